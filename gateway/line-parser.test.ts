@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { LineParser, parseDecimal, type SampleSink } from './line-parser.js';
+import type { MetricType, RejectReason } from './metric.js';
+
+const HOUR = 1_795_381_200; // 2026-11-22T21:00:00Z
+const T_HOUR = 1_700_000_000 - (1_700_000_000 % 3600);
+
+type Sample = [name: string, tags: string, type: MetricType, value: number, weight: number, delta: boolean, hourSec: number];
+
+function parse(text: string, maxLineBytes = 8192) {
+  const samples: Sample[] = [];
+  const members: [string, string, string, number][] = [];
+  const rejects: [RejectReason, string][] = [];
+  const sink: SampleSink = {
+    sample: (...s) => samples.push(s),
+    member: (...m) => members.push(m),
+  };
+  const parser = new LineParser(sink, { reject: (reason, line) => rejects.push([reason, line]) }, maxLineBytes);
+  const lines = parser.parseLines(text, HOUR);
+  return { samples, members, rejects, lines };
+}
+
+describe('accepted lines', () => {
+  const cases: [title: string, line: string, expected: Sample[]][] = [
+    ['timer', 'api.checkout:118|ms', [['api.checkout', '', 'ms', 118, 1, false, HOUR]]],
+    ['decimal timer', 'a:118.25|ms', [['a', '', 'ms', 118.25, 1, false, HOUR]]],
+    ['zero timer', 'a:0|ms', [['a', '', 'ms', 0, 1, false, HOUR]]],
+    ['leading dot', 'a:.5|ms', [['a', '', 'ms', 0.5, 1, false, HOUR]]],
+    ['exponent (hot-shots prints tiny numbers so)', 'a:1e-7|ms', [['a', '', 'ms', 1e-7, 1, false, HOUR]]],
+    ['histogram', 'a:-3.5|h', [['a', '', 'h', -3.5, 1, false, HOUR]]],
+    ['distribution', 'a:42|d', [['a', '', 'd', 42, 1, false, HOUR]]],
+    ['counter', 'hits:1|c', [['hits', '', 'c', 1, 1, false, HOUR]]],
+    ['negative counter', 'hits:-2|c', [['hits', '', 'c', -2, 1, false, HOUR]]],
+    ['sampled counter', 'hits:1|c|@0.1', [['hits', '', 'c', 1, 10, false, HOUR]]],
+    ['sampled timer', 'a:20|ms|@0.25', [['a', '', 'ms', 20, 4, false, HOUR]]],
+    ['sample rate 1', 'a:20|ms|@1', [['a', '', 'ms', 20, 1, false, HOUR]]],
+    ['gauge', 'g:5|g', [['g', '', 'g', 5, 1, false, HOUR]]],
+    ['gauge increment', 'g:+5|g', [['g', '', 'g', 5, 1, true, HOUR]]],
+    ['gauge decrement', 'g:-5|g', [['g', '', 'g', -5, 1, true, HOUR]]],
+    ['gauge ignores sample rate', 'g:5|g|@0.5', [['g', '', 'g', 5, 1, false, HOUR]]],
+    ['packed values', 'a:1:2:3|ms', [['a', '', 'ms', 1, 1, false, HOUR], ['a', '', 'ms', 2, 1, false, HOUR], ['a', '', 'ms', 3, 1, false, HOUR]]],
+    ['tags', 'a:1|ms|#route:checkout', [['a', 'route:checkout', 'ms', 1, 1, false, HOUR]]],
+    ['tags sorted into one series', 'a:1|ms|#z:1,a:2,m', [['a', 'a:2,m,z:1', 'ms', 1, 1, false, HOUR]]],
+    ['rate and tags', 'a:1|ms|@0.5|#env:prod', [['a', 'env:prod', 'ms', 1, 2, false, HOUR]]],
+    ['tags then rate', 'a:1|ms|#env:prod|@0.5', [['a', 'env:prod', 'ms', 1, 2, false, HOUR]]],
+    ['timestamp', 'a:1|ms|T1700000000', [['a', '', 'ms', 1, 1, false, T_HOUR]]],
+    ['everything', 'a:1:2|h|@0.5|#k:v|T1700000000', [['a', 'k:v', 'h', 1, 2, false, T_HOUR], ['a', 'k:v', 'h', 2, 2, false, T_HOUR]]],
+    ['dogstatsd container field ignored', 'a:1|ms|#k:v|c:abc123', [['a', 'k:v', 'ms', 1, 1, false, HOUR]]],
+    ['utf-8 name', 'caf\u00e9.latency:3|ms', [['caf\u00e9.latency', '', 'ms', 3, 1, false, HOUR]]],
+    ['name with dots, dashes, slashes', 'api/v1.get-user:3|ms', [['api/v1.get-user', '', 'ms', 3, 1, false, HOUR]]],
+  ];
+  it.each(cases)('%s: %s', (_title, line, expected) => {
+    const r = parse(line);
+    expect(r.rejects).toEqual([]);
+    expect(r.samples).toEqual(expected);
+  });
+
+  it('set member', () => {
+    const r = parse('users:alice|s|#k:v');
+    expect(r.rejects).toEqual([]);
+    expect(r.members).toEqual([['users', 'k:v', 'alice', HOUR]]);
+  });
+});
+
+describe('rejected lines', () => {
+  const cases: [title: string, line: string, reason: RejectReason][] = [
+    ['no value', 'a|ms', 'missing_value'],
+    ['no colon at all', 'garbage', 'missing_value'],
+    ['empty name', ':1|ms', 'bad_name'],
+    ['no type', 'a:1', 'missing_type'],
+    ['empty type', 'a:1|', 'missing_type'],
+    ['unknown type', 'a:1|x', 'unknown_type'],
+    ['type case matters', 'a:1|MS', 'unknown_type'],
+    ['empty value', 'a:|ms', 'bad_value'],
+    ['empty packed value', 'a:1::2|ms', 'bad_value'],
+    ['hex', 'a:0x10|ms', 'bad_value'],
+    ['trailing letters', 'a:12abc|ms', 'bad_value'],
+    ['leading space', 'a: 1|ms', 'bad_value'],
+    ['trailing space', 'a:1 |ms', 'bad_value'],
+    ['Infinity word', 'a:Infinity|ms', 'bad_value'],
+    ['NaN word', 'a:NaN|ms', 'bad_value'],
+    ['underscore separator', 'a:1_000|ms', 'bad_value'],
+    ['lone dot', 'a:.|ms', 'bad_value'],
+    ['lone sign', 'a:-|c', 'bad_value'],
+    ['two dots', 'a:1.2.3|ms', 'bad_value'],
+    ['dangling exponent', 'a:1e|ms', 'bad_value'],
+    ['overflow to infinity', 'a:1e309|ms', 'non_finite'],
+    ['negative timer', 'a:-1|ms', 'negative_timer'],
+    ['one bad packed value rejects the line', 'a:1:-2|ms', 'negative_timer'],
+    ['zero sample rate', 'a:1|ms|@0', 'bad_sample_rate'],
+    ['sample rate above 1', 'a:1|ms|@1.5', 'bad_sample_rate'],
+    ['negative sample rate', 'a:1|ms|@-0.5', 'bad_sample_rate'],
+    ['empty sample rate', 'a:1|ms|@', 'bad_sample_rate'],
+    ['hex sample rate', 'a:1|ms|@0x1', 'bad_sample_rate'],
+    ['empty tag list', 'a:1|ms|#', 'bad_tags'],
+    ['empty tag in list', 'a:1|ms|#a:1,,b:2', 'bad_tags'],
+    ['control character in tag', 'a:1|ms|#a\u0001b', 'bad_tags'],
+    ['non-numeric timestamp', 'a:1|ms|Tsoon', 'bad_timestamp'],
+    ['fractional timestamp', 'a:1|ms|T1700000000.5', 'bad_timestamp'],
+    ['empty timestamp', 'a:1|ms|T', 'bad_timestamp'],
+    ['unknown section', 'a:1|ms|x', 'bad_section'],
+    ['empty section', 'a:1|ms||@0.5', 'bad_section'],
+    ['control character in name', 'a\u0000b:1|ms', 'bad_name'],
+    ['pipe in name', 'a|b:1|ms', 'bad_name'],
+    ['dogstatsd event', '_e{5,4}:title|text', 'unsupported'],
+    ['dogstatsd service check', '_sc|my.check|0', 'unsupported'],
+    ['empty set member', 'users:|s', 'bad_value'],
+  ];
+  it.each(cases)('%s: %j', (_title, line, reason) => {
+    const r = parse(line);
+    expect(r.samples).toEqual([]);
+    expect(r.members).toEqual([]);
+    expect(r.rejects).toEqual([[reason, line]]);
+  });
+
+  it('rejects an over-long line', () => {
+    const line = `${'k'.repeat(100)}:1|ms`;
+    const r = parse(line, 64);
+    expect(r.rejects).toEqual([['line_too_long', line]]);
+  });
+});
+
+describe('datagrams', () => {
+  it('keeps every good line around bad ones', () => {
+    const r = parse('a:1|ms\nbad\nb:2|c\na:0x10|ms\nc:3|g');
+    expect(r.samples.map((s) => s[0])).toEqual(['a', 'b', 'c']);
+    expect(r.rejects.map((x) => x[0])).toEqual(['missing_value', 'bad_value']);
+    expect(r.lines).toBe(5);
+  });
+
+  it('tolerates \\r\\n and skips empty lines', () => {
+    const r = parse('a:1|ms\r\n\r\nb:2|ms\n\n');
+    expect(r.samples.map((s) => [s[0], s[3]])).toEqual([
+      ['a', 1],
+      ['b', 2],
+    ]);
+    expect(r.rejects).toEqual([]);
+    expect(r.lines).toBe(2);
+  });
+
+  it('a line without a trailing newline is still a line', () => {
+    expect(parse('a:1|ms').samples).toHaveLength(1);
+  });
+});
+
+describe('parseDecimal', () => {
+  const valid = ['0', '1', '-1', '+1', '118.5', '0.1', '.5', '5.', '1e3', '1E-3', '2.5e+2', '123456789012345678901234567890', '0.30000000000000004'];
+  it.each(valid)('%s equals Number()', (s) => {
+    expect(parseDecimal(s, 0, s.length)).toBe(Number(s));
+  });
+  const invalid = ['', '+', '-', '.', 'e5', '1e', '1e+', '0x10', '0b1', '1_0', ' 1', '1 ', 'Infinity', '--1', '1..2'];
+  it.each(invalid)('%j is not a number', (s) => {
+    expect(parseDecimal(s, 0, s.length)).toBeNaN();
+  });
+  it('agrees with Number() on many random decimals (fast path)', () => {
+    let seed = 12345;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const s = (random() * 10 ** Math.floor(random() * 12)).toFixed(Math.floor(random() * 10));
+      expect(parseDecimal(s, 0, s.length)).toBe(Number(s));
+    }
+  });
+});
