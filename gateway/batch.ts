@@ -1,0 +1,227 @@
+/**
+ * Batches: the unit that crosses the bus (SPEC §1). The gateway groups parsed values by series
+ * (name, tags, type, hour) and hands the batch on by size or time; the codec turns it into one
+ * binary message that the in-process bus and NATS JetStream carry alike.
+ */
+import type { SampleSink } from './line-parser.js';
+import { TYPE_BY_CODE, TYPE_CODE, type MetricType } from './metric.js';
+
+/** The values of one series in one batch, in arrival order. */
+export interface SeriesBatch {
+  readonly type: MetricType;
+  readonly name: string;
+  /** Canonical tag set (sorted, comma-separated), '' for none. */
+  readonly tags: string;
+  /** Start of the UTC hour, Unix seconds. */
+  readonly hourSec: number;
+  readonly values: ArrayLike<number>;
+  /** 1/sample_rate per value; null when every weight is 1. */
+  readonly weights: ArrayLike<number> | null;
+  /** Gauges: 1 where the value is a delta; null when none is. */
+  readonly deltas: ArrayLike<number> | null;
+  /** Sets: the members; values is empty then. */
+  readonly members: readonly string[] | null;
+}
+
+class SeriesBuffer implements SeriesBatch {
+  values: number[] = [];
+  weights: number[] | null = null;
+  deltas: number[] | null = null;
+  members: string[] | null = null;
+  /** Next series under the same name (a chain keeps lookups free of string concatenation). */
+  next: SeriesBuffer | null = null;
+  constructor(
+    readonly type: MetricType,
+    readonly name: string,
+    readonly tags: string,
+    readonly hourSec: number,
+  ) {}
+}
+
+/** Collects parsed values into per-series buffers; `take()` empties it. */
+export class BatchBuilder implements SampleSink {
+  private byName = new Map<string, SeriesBuffer>();
+  private series: SeriesBuffer[] = [];
+  /** Values (and set members) held, for the size trigger. */
+  size = 0;
+
+  sample(name: string, tags: string, type: MetricType, value: number, weight: number, delta: boolean, hourSec: number): void {
+    const s = this.lookup(name, tags, type, hourSec);
+    if (weight !== 1 && s.weights === null) s.weights = new Array<number>(s.values.length).fill(1);
+    if (delta && s.deltas === null) s.deltas = new Array<number>(s.values.length).fill(0);
+    s.values.push(value);
+    if (s.weights !== null) s.weights.push(weight);
+    if (s.deltas !== null) s.deltas.push(delta ? 1 : 0);
+    this.size++;
+  }
+
+  member(name: string, tags: string, member: string, hourSec: number): void {
+    const s = this.lookup(name, tags, 's', hourSec);
+    (s.members ??= []).push(member);
+    this.size++;
+  }
+
+  /** The series collected so far, in first-seen order; the builder starts empty again. */
+  take(): SeriesBatch[] {
+    const taken = this.series;
+    this.series = [];
+    this.byName = new Map();
+    this.size = 0;
+    return taken;
+  }
+
+  private lookup(name: string, tags: string, type: MetricType, hourSec: number): SeriesBuffer {
+    const head = this.byName.get(name) ?? null;
+    for (let s = head; s !== null; s = s.next) {
+      if (s.type === type && s.hourSec === hourSec && s.tags === tags) return s;
+    }
+    const created = new SeriesBuffer(type, name, tags, hourSec);
+    created.next = head;
+    this.byName.set(name, created);
+    this.series.push(created);
+    return created;
+  }
+}
+
+// ---- codec ---------------------------------------------------------------------------------
+//
+// Little-endian, 8-byte aligned so value arrays decode as Float64Array views without copying.
+//   header:  u32 magic 'HGB1' | u32 series count | f64 created (Unix ms)
+//   series:  u8 type | u8 flags (1 weights, 2 deltas) | u16 0 | u32 hourSec | u32 n
+//            | u16 name bytes | u16 tags bytes | name | tags | pad8
+//            | f64 values[n] | f64 weights[n]? | u8 deltas[n]? pad8
+//            | sets instead of values: n x (u32 bytes | utf8) | pad8
+
+const MAGIC = 0x31424748;
+const FLAG_WEIGHTS = 1;
+const FLAG_DELTAS = 2;
+const pad8 = (n: number) => (n + 7) & ~7;
+
+export interface DecodedBatch {
+  readonly createdMs: number;
+  readonly series: SeriesBatch[];
+}
+
+export class BatchDecodeError extends Error {
+  override readonly name = 'BatchDecodeError';
+  readonly code = 'HG_ERR_BATCH_DECODE';
+}
+
+export function encodeBatch(series: readonly SeriesBatch[], createdMs: number): Uint8Array {
+  const nameBytes = series.map((s) => Buffer.byteLength(s.name));
+  const tagBytes = series.map((s) => Buffer.byteLength(s.tags));
+  let size = 16;
+  for (let i = 0; i < series.length; i++) {
+    const s = series[i];
+    size += pad8(16 + nameBytes[i] + tagBytes[i]);
+    if (s.members !== null) {
+      let m = 0;
+      for (const member of s.members) m += 4 + Buffer.byteLength(member);
+      size += pad8(m);
+    } else {
+      const n = s.values.length;
+      size += n * 8 + (s.weights !== null ? n * 8 : 0) + (s.deltas !== null ? pad8(n) : 0);
+    }
+  }
+  const buf = Buffer.from(new ArrayBuffer(size));
+  const view = new DataView(buf.buffer);
+  view.setUint32(0, MAGIC, true);
+  view.setUint32(4, series.length, true);
+  view.setFloat64(8, createdMs, true);
+  let o = 16;
+  for (let i = 0; i < series.length; i++) {
+    const s = series[i];
+    const n = s.members !== null ? s.members.length : s.values.length;
+    view.setUint8(o, TYPE_CODE[s.type]);
+    view.setUint8(o + 1, (s.weights !== null ? FLAG_WEIGHTS : 0) | (s.deltas !== null ? FLAG_DELTAS : 0));
+    view.setUint32(o + 4, s.hourSec, true);
+    view.setUint32(o + 8, n, true);
+    view.setUint16(o + 12, nameBytes[i], true);
+    view.setUint16(o + 14, tagBytes[i], true);
+    buf.write(s.name, o + 16, 'utf8');
+    buf.write(s.tags, o + 16 + nameBytes[i], 'utf8');
+    o += pad8(16 + nameBytes[i] + tagBytes[i]);
+    if (s.members !== null) {
+      const start = o;
+      for (const member of s.members) {
+        const written = buf.write(member, o + 4, 'utf8');
+        view.setUint32(o, written, true);
+        o += 4 + written;
+      }
+      o = start + pad8(o - start);
+      continue;
+    }
+    new Float64Array(buf.buffer, o, n).set(s.values);
+    o += n * 8;
+    if (s.weights !== null) {
+      new Float64Array(buf.buffer, o, n).set(s.weights);
+      o += n * 8;
+    }
+    if (s.deltas !== null) {
+      new Uint8Array(buf.buffer, o, n).set(s.deltas);
+      o += pad8(n);
+    }
+  }
+  return buf;
+}
+
+export function decodeBatch(input: Uint8Array): DecodedBatch {
+  // Float64Array views need an 8-byte aligned offset; a message from the network may not be.
+  const bytes = input.byteOffset % 8 === 0 ? input : new Uint8Array(input);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const need = (o: number, n: number) => {
+    if (o + n > bytes.byteLength) throw new BatchDecodeError(`batch truncated at byte ${o}`);
+  };
+  need(0, 16);
+  if (view.getUint32(0, true) !== MAGIC) throw new BatchDecodeError('not a Hourglass batch (bad magic)');
+  const count = view.getUint32(4, true);
+  const createdMs = view.getFloat64(8, true);
+  const series: SeriesBatch[] = [];
+  let o = 16;
+  for (let i = 0; i < count; i++) {
+    need(o, 16);
+    const type = TYPE_BY_CODE[view.getUint8(o)];
+    if (type === undefined) throw new BatchDecodeError(`unknown metric type code ${view.getUint8(o)}`);
+    const flags = view.getUint8(o + 1);
+    const hourSec = view.getUint32(o + 4, true);
+    const n = view.getUint32(o + 8, true);
+    const nameLength = view.getUint16(o + 12, true);
+    const tagsLength = view.getUint16(o + 14, true);
+    need(o, 16 + nameLength + tagsLength);
+    const name = buf.toString('utf8', o + 16, o + 16 + nameLength);
+    const tags = buf.toString('utf8', o + 16 + nameLength, o + 16 + nameLength + tagsLength);
+    o += pad8(16 + nameLength + tagsLength);
+    if (type === 's') {
+      const start = o;
+      const members: string[] = [];
+      for (let k = 0; k < n; k++) {
+        need(o, 4);
+        const length = view.getUint32(o, true);
+        need(o + 4, length);
+        members.push(buf.toString('utf8', o + 4, o + 4 + length));
+        o += 4 + length;
+      }
+      o = start + pad8(o - start);
+      series.push({ type, name, tags, hourSec, values: new Float64Array(0), weights: null, deltas: null, members });
+      continue;
+    }
+    need(o, n * 8);
+    const values = new Float64Array(bytes.buffer, bytes.byteOffset + o, n);
+    o += n * 8;
+    let weights: Float64Array | null = null;
+    if (flags & FLAG_WEIGHTS) {
+      need(o, n * 8);
+      weights = new Float64Array(bytes.buffer, bytes.byteOffset + o, n);
+      o += n * 8;
+    }
+    let deltas: Uint8Array | null = null;
+    if (flags & FLAG_DELTAS) {
+      need(o, n);
+      deltas = new Uint8Array(bytes.buffer, bytes.byteOffset + o, n);
+      o += pad8(n);
+    }
+    series.push({ type, name, tags, hourSec, values, weights, deltas, members: null });
+  }
+  return { createdMs, series };
+}

@@ -1,0 +1,33 @@
+/**
+ * Exact weighted quantiles, the definition the SPEC (§4) and the sketch share: over the samples
+ * sorted by value with total weight N, the q-quantile is the mean of the first sample whose
+ * cumulative weight reaches q*N and the first that passes it. With unit weights and an even count
+ * the median is therefore the mean of the two middle samples.
+ */
+
+/** Cumulative weights are sums of floats (1/0.3 ...): compare ranks with this relative slack. */
+const RANK_EPSILON = 1e-9;
+
+export function rankBounds(q: number, total: number): { reach: number; pass: number } {
+  const rank = q * total;
+  const slack = RANK_EPSILON * total;
+  return { reach: rank - slack, pass: rank + slack };
+}
+
+export function exactQuantile(values: ArrayLike<number>, weights: ArrayLike<number> | null, q: number): number {
+  const n = values.length;
+  if (n === 0) return NaN;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => values[a] - values[b]);
+  let total = 0;
+  for (let i = 0; i < n; i++) total += weights === null ? 1 : weights[i];
+  const { reach, pass } = rankBounds(q, total);
+  let lower = NaN;
+  let cumulative = 0;
+  for (const i of order) {
+    cumulative += weights === null ? 1 : weights[i];
+    if (Number.isNaN(lower) && cumulative >= reach) lower = values[i];
+    if (cumulative > pass) return (lower + values[i]) / 2;
+  }
+  // q = 1: nothing passes the total; the largest sample stands.
+  return (lower + values[order[n - 1]]) / 2;
+}
