@@ -1,12 +1,25 @@
-// PLACEHOLDER: signature only, implementation in progress.
-import type { Clock } from './clock.js';
+/**
+ * The embedded default (`npm start`, role `all` without NATS_URL): gateway, in-process bus,
+ * rollup and query in one process, with the SQLite store under DATA_DIR.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Gateway } from '../gateway/gateway.js';
+import { buildQueryApp } from '../query/app.js';
+import { Rollup } from '../rollup/rollup.js';
+import { RollupService } from '../rollup/rollup-service.js';
+import { SqliteReader, SqliteStore, openDatabase } from '../rollup/sqlite-store.js';
+import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
+import { DirectBus, ThreadBus, recordFlush, type InProcessBus } from './in-process-bus.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics, readUdpKernelDrops } from './metrics.js';
 
 export interface StartOptions {
   readonly config: Config;
   readonly clock?: Clock;
   /** Run the rollup in a worker thread (default, needs the built dist/) or on the main thread (tests). */
   readonly rollupThread?: boolean;
+  readonly logger?: Logger;
 }
 
 export interface RunningHourglass {
@@ -18,6 +31,80 @@ export interface RunningHourglass {
   close(): Promise<void>;
 }
 
-export async function startEmbedded(_options: StartOptions): Promise<RunningHourglass> {
-  throw new Error('not implemented yet');
+const EMBEDDED_WRITER = 'embedded';
+
+export async function startEmbedded(options: StartOptions): Promise<RunningHourglass> {
+  const { config } = options;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
+  const onFlushed = recordFlush(metrics, logger.child({ component: 'rollup' }));
+
+  let bus: InProcessBus;
+  let directStore: SqliteStore | undefined;
+  if (options.rollupThread ?? true) {
+    bus = new ThreadBus({ dataDir: config.dataDir, flushIntervalMs: config.flushIntervalMs, writer: EMBEDDED_WRITER }, onFlushed, metrics, logger.child({ component: 'bus' }));
+  } else {
+    directStore = new SqliteStore(openDatabase(config.dataDir));
+    const rollup = new Rollup({ store: directStore, writer: EMBEDDED_WRITER, clock });
+    bus = new DirectBus(new RollupService(rollup, config.flushIntervalMs, onFlushed), metrics, logger.child({ component: 'bus' }));
+  }
+
+  const gateway = new Gateway({
+    address: config.statsdAddress,
+    udpRecvBufferBytes: config.udpRecvBufferBytes,
+    maxLineBytes: config.maxLineBytes,
+    maxBatchLines: config.maxBatchLines,
+    flushIntervalMs: config.flushIntervalMs,
+    clock,
+    publisher: bus,
+    metrics,
+    logger: logger.child({ component: 'gateway' }),
+  });
+
+  // Queries read through their own connection: WAL lets them run beside the rollup's writes.
+  const reader = new SqliteReader(openDatabase(config.dataDir));
+  let closing = false;
+  const app: FastifyInstance = buildQueryApp({
+    reader,
+    clock,
+    metrics,
+    flushIntervalMs: config.flushIntervalMs,
+    maxKeyBytes: config.maxLineBytes,
+    beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()),
+    healthy: () => !closing && !(bus instanceof ThreadBus && bus.failed !== undefined),
+  });
+
+  let statsdPort: number;
+  try {
+    statsdPort = await gateway.start();
+    await app.listen({ host: config.httpAddress.host, port: config.httpAddress.port });
+  } catch (err) {
+    await gateway.close().catch(() => undefined);
+    await bus.close().catch(() => undefined);
+    await reader.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpAddress.port;
+  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, dataDir: config.dataDir }, 'hourglass listening');
+
+  return {
+    statsdPort,
+    httpPort,
+    async flush() {
+      gateway.flush(true);
+      await bus.flush();
+    },
+    async close() {
+      closing = true;
+      await gateway.close();
+      await bus.close();
+      gateway.syncMetrics(undefined);
+      await app.close();
+      await reader.close();
+      if (directStore !== undefined) await directStore.close();
+      logger.info('hourglass stopped');
+    },
+  };
 }

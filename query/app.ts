@@ -1,0 +1,191 @@
+/**
+ * The HTTP API (SPEC §4, §6): GET /<key>/<stat_type>/<date>/<hour>, /metrics, /healthz.
+ *
+ * Built by a function and listened on elsewhere, so tests use app.inject(). Every parameter is
+ * validated as a string with explicit rules: no schema coercion, which would take `1e1`, `0x0A`,
+ * `13.0` or `-0` for an hour.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Clock } from '../runtime/clock.js';
+import type { Metrics } from '../runtime/metrics.js';
+import { METRIC_TYPES, SECONDS_PER_HOUR, type MetricType } from '../gateway/index.js';
+import { StoreUnavailableError, type RollupReader, type RollupRow } from '../rollup/schema.js';
+import { PROBLEMS, ProblemError, fail, problem, type Problem } from './errors.js';
+import { FAMILY_OF, STATS, computeStatistic, isQuantile, rowsAreExact, type Stat } from './statistics.js';
+
+export interface QueryAppOptions {
+  readonly reader: RollupReader;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly flushIntervalMs: number;
+  readonly maxKeyBytes: number;
+  /** Called before /metrics renders, to bring hot-path counters up to date. */
+  readonly beforeScrape?: () => void;
+  /** False once the process is shutting down or a part of it has failed. */
+  readonly healthy?: () => boolean;
+}
+
+/** Seconds a client should wait before retrying when the store is unreachable. */
+const RETRY_AFTER_SEC = 5;
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const HOUR = /^\d{1,2}$/;
+const QUERY_PARAMS = ['tag', 'type'];
+
+interface Params {
+  key: string;
+  stat: string;
+  date: string;
+  hour: string;
+}
+
+function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
+  if (p.status === 503) reply.header('retry-after', String(RETRY_AFTER_SEC));
+  if (p.status === 405) reply.header('allow', 'GET, HEAD');
+  return reply.code(p.status).type('application/problem+json').send(p);
+}
+
+function validateKey(key: string, maxKeyBytes: number): void {
+  const why = `key must be a StatsD metric name: 1 to ${maxKeyBytes} bytes, without ':', '|' or control characters`;
+  if (key.length === 0 || Buffer.byteLength(key) > maxKeyBytes) fail('HG_INVALID_KEY', why);
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 32 || c === 127 || c === 58 || c === 124) fail('HG_INVALID_KEY', why);
+  }
+}
+
+function validateStat(stat: string): Stat {
+  if (!(STATS as readonly string[]).includes(stat)) fail('HG_INVALID_STAT', `stat_type ${JSON.stringify(stat)} is not one of ${STATS.join(', ')}`);
+  return stat as Stat;
+}
+
+/** A real calendar date within the store's range: returns the Unix seconds of its midnight. */
+function validateDate(date: string): number {
+  const m = DATE.exec(date);
+  const why = `date ${JSON.stringify(date)} must be a calendar date written YYYY-MM-DD, from 1970-01-01 to 2105-12-31`;
+  if (!m) return fail('HG_INVALID_DATE', why);
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const ms = Date.UTC(year, month - 1, day);
+  const d = new Date(ms);
+  if (year < 1970 || year > 2105 || d.getUTCFullYear() !== year || d.getUTCMonth() !== month - 1 || d.getUTCDate() !== day) fail('HG_INVALID_DATE', why);
+  return ms / 1000;
+}
+
+function validateHour(hour: string): number {
+  if (!HOUR.test(hour) || Number(hour) > 23) fail('HG_INVALID_HOUR', `hour ${JSON.stringify(hour)} must be a whole number from 0 to 23 (UTC), such as 7 or 07`);
+  return Number(hour);
+}
+
+interface Filters {
+  tags: string[];
+  type: MetricType | undefined;
+}
+
+function validateQuery(query: Record<string, unknown>): Filters {
+  for (const name of Object.keys(query)) {
+    if (!QUERY_PARAMS.includes(name)) fail('HG_INVALID_QUERY', `unknown query parameter ${JSON.stringify(name)}; allowed: tag (repeatable, k:v), type (${METRIC_TYPES.join(', ')})`);
+  }
+  const rawTags = query.tag === undefined ? [] : Array.isArray(query.tag) ? query.tag : [query.tag];
+  const tags = rawTags.map(String);
+  for (const t of tags) {
+    if (t.length === 0 || /[,|\u0000-\u001f\u007f]/.test(t)) fail('HG_INVALID_QUERY', `tag ${JSON.stringify(t)} must be a DogStatsD tag such as env:prod, without ',', '|' or control characters`);
+  }
+  let type: MetricType | undefined;
+  if (query.type !== undefined) {
+    if (Array.isArray(query.type) || !(METRIC_TYPES as readonly string[]).includes(String(query.type))) {
+      fail('HG_INVALID_QUERY', `type must be one of ${METRIC_TYPES.join(', ')}`);
+    }
+    type = query.type as MetricType;
+  }
+  return { tags, type };
+}
+
+/** The rows of a name-hour that carry every requested tag and the requested type. */
+function selectRows(rows: readonly RollupRow[], filters: Filters): RollupRow[] {
+  return rows.filter((r) => {
+    if (filters.type !== undefined && r.type !== filters.type) return false;
+    if (filters.tags.length === 0) return true;
+    const own = r.tags.split(',');
+    return filters.tags.every((t) => own.includes(t));
+  });
+}
+
+export function buildQueryApp(options: QueryAppOptions): FastifyInstance {
+  const { reader, clock, metrics, flushIntervalMs, maxKeyBytes } = options;
+  const app = Fastify({
+    logger: false,
+    // a percent-encoded key may be three times its length
+    routerOptions: { maxParamLength: 3 * maxKeyBytes + 16 },
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    if (err instanceof ProblemError) return sendProblem(reply, err.problem);
+    if (err instanceof StoreUnavailableError) return sendProblem(reply, problem('HG_STORE_UNAVAILABLE', `the store did not answer: ${err.message}; retry in ${RETRY_AFTER_SEC} s`));
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) return sendProblem(reply, problem('HG_BAD_REQUEST', (err as Error).message));
+    request.log.error({ err }, 'query failed');
+    return sendProblem(reply, problem('HG_INTERNAL', 'the query failed; see the server log'));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, problem('HG_NOT_FOUND', `no resource at ${request.method} ${request.url.slice(0, 200)}; the query API is GET /<key>/<stat_type>/<YYYY-MM-DD>/<hour>`)),
+  );
+
+  app.addHook('onResponse', async (request, reply) => {
+    const stat = (request as { hgStat?: string }).hgStat;
+    if (stat !== undefined) metrics.queryDuration.observe({ stat, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  app.get('/healthz', async (_request, reply) => {
+    const ok = options.healthy?.() ?? true;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    options.beforeScrape?.();
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.get<{ Params: Params; Querystring: Record<string, unknown> }>('/:key/:stat/:date/:hour', async (request) => {
+    const { key, stat: rawStat, date, hour: rawHour } = request.params;
+    (request as { hgStat?: string }).hgStat = (STATS as readonly string[]).includes(rawStat) ? rawStat : 'invalid';
+    validateKey(key, maxKeyBytes);
+    const stat = validateStat(rawStat);
+    const dayStartSec = validateDate(date);
+    const hour = validateHour(rawHour);
+    const filters = validateQuery(request.query);
+    const hourSec = dayStartSec + hour * SECONDS_PER_HOUR;
+
+    const rows = selectRows(await reader.rows(key, hourSec), filters);
+    if (rows.length === 0) fail('HG_NO_DATA', `no samples of ${JSON.stringify(key)}${filters.tags.length ? ` with tags ${filters.tags.join(',')}` : ''} in ${date} hour ${hour} (UTC)`);
+    const families = [...new Set(rows.map((r) => FAMILY_OF[r.type]))];
+    if (families.length > 1) {
+      const types = [...new Set(rows.map((r) => r.type))].join(', ');
+      fail('HG_MIXED_TYPES', `${JSON.stringify(key)} has samples of types ${types} in that hour; choose one with ?type=`);
+    }
+    if (rows[0].type === 's' && stat !== 'count') fail('HG_STAT_NOT_APPLICABLE', `${JSON.stringify(key)} is a set: only count (distinct members) applies`);
+
+    const needsChunks = (isQuantile(stat) || rows[0].type === 's') && rowsAreExact(rows);
+    const result = computeStatistic(stat, rows, needsChunks ? await reader.chunks(rows) : null);
+    const hourEndMs = (hourSec + SECONDS_PER_HOUR) * 1000;
+    return {
+      key,
+      stat,
+      date,
+      hour,
+      value: result.value,
+      count: result.count,
+      exact: result.exact,
+      ...(result.relativeError !== undefined ? { relative_error: result.relativeError } : {}),
+      // the hour is over and its last samples have had time to be flushed (SPEC §4)
+      complete: clock.nowMs() >= hourEndMs + 2 * flushIntervalMs,
+    };
+  });
+
+  const notAllowed = async (_request: unknown, reply: FastifyReply) =>
+    sendProblem(reply, problem('HG_METHOD_NOT_ALLOWED', 'the query API answers GET and HEAD only'));
+  for (const url of ['/:key/:stat/:date/:hour', '/metrics', '/healthz']) {
+    app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url, handler: notAllowed });
+  }
+  return app;
+}
+
+export { PROBLEMS };

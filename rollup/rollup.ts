@@ -1,0 +1,152 @@
+/**
+ * The rollup: applies batches to hourly windows and writes the changed ones to the store at each
+ * flush, in one transaction. The same class runs in the embedded default (fed by the in-process
+ * bus) and in distributed rollup workers (fed by JetStream).
+ *
+ * Batches and flushes run one at a time, in order (a small promise chain), so a flush never sees
+ * half a batch.
+ */
+import type { Clock } from '../runtime/clock.js';
+import { SECONDS_PER_HOUR, type DecodedBatch, type SeriesBatch } from '../gateway/index.js';
+import type { RollupStore, SeriesKey } from './schema.js';
+import { SeriesState } from './series-state.js';
+
+/** A closed hour stays in memory this long after its end, for late samples and gauge continuity. */
+const EVICT_AFTER_HOUR_END_SEC = 300;
+
+export interface FlushReport {
+  readonly rows: number;
+  readonly chunks: number;
+  /** The whole flush, store write included. */
+  readonly durationMs: number;
+  readonly writeMs: number;
+}
+
+export interface RollupOptions {
+  readonly store: RollupStore;
+  /** Identity of this writer in the store ("embedded", or a bus partition). */
+  readonly writer: string;
+  readonly clock: Clock;
+}
+
+const stateKey = (s: SeriesKey) => `${s.type}\u0000${s.hourSec}\u0000${s.name}\u0000${s.tags}`;
+
+export class Rollup {
+  private readonly states = new Map<string, SeriesState>();
+  private dirty: SeriesState[] = [];
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Values applied since start (sets: members), for /metrics. */
+  valuesApplied = 0;
+
+  constructor(private readonly options: RollupOptions) {}
+
+  get seriesInMemory(): number {
+    return this.states.size;
+  }
+
+  /** Applies a batch; `seq` is its bus sequence (0 when the bus has none). */
+  apply(batch: DecodedBatch, seq = 0): Promise<void> {
+    return this.serially(() => this.applyNow(batch, seq));
+  }
+
+  /** Writes every changed series-hour, then drops closed hours from memory. */
+  flush(): Promise<FlushReport> {
+    return this.serially(() => this.flushNow());
+  }
+
+  private serially<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(task, task);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(batch: DecodedBatch, seq: number): Promise<void> {
+    await this.loadMissing(batch.series);
+    for (const series of batch.series) {
+      const state = this.states.get(stateKey(series)) as SeriesState;
+      if (!state.dirty) this.dirty.push(state);
+      this.applySeries(state, series);
+      if (seq > state.seq) state.seq = seq;
+    }
+  }
+
+  private applySeries(state: SeriesState, series: SeriesBatch): void {
+    const { values, weights, deltas, members } = series;
+    if (members !== null) {
+      for (const m of members) state.addMember(m);
+      this.valuesApplied += members.length;
+      // a set with no new member is not dirty; keep the dirty list exact
+      if (!state.dirty) this.dirty.pop();
+      return;
+    }
+    if (state.type === 'g') {
+      for (let i = 0; i < values.length; i++) state.addGauge(values[i], deltas !== null && deltas[i] === 1);
+    } else if (weights === null) {
+      for (let i = 0; i < values.length; i++) state.addValue(values[i], 1);
+    } else {
+      for (let i = 0; i < values.length; i++) state.addValue(values[i], weights[i]);
+    }
+    this.valuesApplied += values.length;
+  }
+
+  /** Creates the states a batch needs, continuing from the store where it holds them. */
+  private async loadMissing(series: readonly SeriesBatch[]): Promise<void> {
+    const missing: SeriesBatch[] = [];
+    const seen = new Set<string>();
+    for (const s of series) {
+      const key = stateKey(s);
+      if (!this.states.has(key) && !seen.has(key)) {
+        seen.add(key);
+        missing.push(s);
+      }
+    }
+    if (missing.length === 0) return;
+    const { store, writer } = this.options;
+    const rows = await store.loadRows(missing, writer);
+    for (let i = 0; i < missing.length; i++) {
+      const key = missing[i];
+      const state = new SeriesState(key.name, key.tags, key.type, key.hourSec);
+      const row = rows[i];
+      if (row !== undefined) {
+        state.restore(row, key.type === 's' ? await store.loadMembers(row) : null);
+      } else if (key.type === 'g') {
+        state.last = await this.gaugeBefore(key);
+      }
+      this.states.set(stateKey(key), state);
+    }
+  }
+
+  /** A gauge carries its value over from the previous hour, as a StatsD gauge does. */
+  private async gaugeBefore(key: SeriesKey): Promise<number> {
+    const previous = this.states.get(stateKey({ ...key, hourSec: key.hourSec - SECONDS_PER_HOUR }));
+    if (previous !== undefined) return previous.last;
+    return (await this.options.store.lastGauge(key.name, key.tags, key.hourSec)) ?? NaN;
+  }
+
+  private async flushNow(): Promise<FlushReport> {
+    const started = performance.now();
+    const { store, writer, clock } = this.options;
+    const nowMs = clock.nowMs();
+    const states = this.dirty;
+    const rows = states.map((s) => s.toRow(writer, nowMs));
+    const chunks = [];
+    for (const s of states) {
+      const chunk = s.pendingChunk(writer);
+      if (chunk !== null) chunks.push(chunk);
+    }
+    const writeStarted = performance.now();
+    if (rows.length > 0) await store.write(rows, chunks);
+    const writeMs = performance.now() - writeStarted;
+    for (const s of states) s.written();
+    this.dirty = [];
+    this.evict(nowMs);
+    return { rows: rows.length, chunks: chunks.length, durationMs: performance.now() - started, writeMs };
+  }
+
+  private evict(nowMs: number): void {
+    const horizonSec = nowMs / 1000 - SECONDS_PER_HOUR - EVICT_AFTER_HOUR_END_SEC;
+    for (const [key, state] of this.states) {
+      if (state.hourSec < horizonSec && !state.dirty) this.states.delete(key);
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The store schema, owned by rollup/ and read by query/. The SQLite tables here and the InfluxDB
+ * measurements of the distributed store hold the same two things:
+ *
+ * - a rollup row per (name, tags, type, hour, writer): the writer's cumulative state of that
+ *   series-hour (count, sum, min, max, sketch), rewritten in place at each flush, so a rewrite
+ *   overwrites and never adds;
+ * - raw chunks: the values themselves, appended once per flush while the writer has seen at most
+ *   EXACT_SAMPLE_LIMIT values of the series-hour, so medians and percentiles stay exact there.
+ *
+ * A query merges the rows of every writer and tag set of a name-hour: a few rows, whatever the
+ * number of samples, which keeps closed-hour queries fast.
+ */
+import type { MetricType } from '../gateway/index.js';
+
+/** Below this many values in a name-hour, medians and percentiles are exact (SPEC §4). */
+export const EXACT_SAMPLE_LIMIT = 10_000;
+
+export interface SeriesKey {
+  readonly name: string;
+  readonly tags: string;
+  readonly type: MetricType;
+  readonly hourSec: number;
+}
+
+export interface RollupRow extends SeriesKey {
+  /** Who wrote it: "embedded", or a partition of the distributed bus. */
+  readonly writer: string;
+  /** Sum of weights (1/sample_rate); for sets, distinct members. */
+  readonly count: number;
+  /** Values received (unweighted); decides exactness. For sets, distinct members. */
+  readonly n: number;
+  readonly sum: number;
+  readonly min: number;
+  readonly max: number;
+  /** Gauges: the value after the last update; NaN otherwise. */
+  readonly last: number;
+  readonly sketch: Uint8Array;
+  /** Raw chunks written so far for this row (the next chunk's number). */
+  readonly chunks: number;
+  /** Last bus sequence applied (distributed exactly-once); 0 in the embedded default. */
+  readonly seq: number;
+  readonly updatedMs: number;
+}
+
+export interface RawChunk extends SeriesKey {
+  readonly writer: string;
+  readonly chunk: number;
+  readonly values: Float64Array;
+  /** null when every weight is 1. */
+  readonly weights: Float64Array | null;
+  /** Sets: the members first seen in this chunk. */
+  readonly members: readonly string[] | null;
+}
+
+/** What the rollup needs from a store. */
+export interface RollupStore {
+  /** The stored rows of these series-hours for this writer (undefined where none). */
+  loadRows(keys: readonly SeriesKey[], writer: string): Promise<(RollupRow | undefined)[]>;
+  /** Sets: every member stored for this row (to continue counting distinct members). */
+  loadMembers(row: RollupRow): Promise<string[]>;
+  /** The value of a gauge after its last update before `beforeHourSec`, if any. */
+  lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined>;
+  /** Writes rows (overwriting) and chunks (appending) in one transaction. */
+  write(rows: readonly RollupRow[], chunks: readonly RawChunk[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the query service needs from a store. */
+export interface RollupReader {
+  /** Every row of a name-hour: all tag sets, types and writers. */
+  rows(name: string, hourSec: number): Promise<RollupRow[]>;
+  /** The raw chunks of these rows. */
+  chunks(rows: readonly RollupRow[]): Promise<RawChunk[]>;
+  close(): Promise<void>;
+}
+
+/** The store could not be reached or failed; a query answers 503. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  readonly code = 'HG_ERR_STORE_UNAVAILABLE';
+}

@@ -1,0 +1,138 @@
+/**
+ * The hourly tumbling window of one series (name, tags, type) for one UTC hour, as one writer
+ * sees it: exact count, sum, min and max, a sketch for quantiles, and the raw values received
+ * since the last flush while the series-hour is still under EXACT_SAMPLE_LIMIT values.
+ *
+ * Memory grows with series, not samples: past the limit only the sketch grows, and it is bounded
+ * in buckets (see sketch.ts).
+ */
+import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow, type SeriesKey } from './schema.js';
+import { Sketch } from './sketch.js';
+import type { MetricType } from '../gateway/index.js';
+
+export class SeriesState implements SeriesKey {
+  count = 0;
+  n = 0;
+  sum = 0;
+  min = Infinity;
+  max = -Infinity;
+  last = NaN;
+  sketch = new Sketch();
+  chunks = 0;
+  seq = 0;
+  dirty = false;
+  /** Sets: every member seen this hour. */
+  members: Set<string> | null = null;
+  private pendingValues: number[] = [];
+  private pendingWeights: number[] | null = null;
+  private pendingMembers: string[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly tags: string,
+    readonly type: MetricType,
+    readonly hourSec: number,
+  ) {
+    if (type === 's') this.members = new Set();
+  }
+
+  /** Continues from what the store holds (after a restart, or for a late sample). */
+  restore(row: RollupRow, members: readonly string[] | null): void {
+    this.count = row.count;
+    this.n = row.n;
+    this.sum = row.sum;
+    this.min = row.min;
+    this.max = row.max;
+    this.last = row.last;
+    this.sketch = Sketch.decode(row.sketch);
+    this.chunks = row.chunks;
+    this.seq = row.seq;
+    if (members !== null) this.members = new Set(members);
+  }
+
+  /** A sample of a value metric or a counter; `weight` is 1/sample_rate. */
+  addValue(value: number, weight: number): void {
+    this.count += weight;
+    this.n++;
+    this.sum += value * weight;
+    if (value < this.min) this.min = value;
+    if (value > this.max) this.max = value;
+    this.sketch.add(value, weight);
+    if (this.n <= EXACT_SAMPLE_LIMIT) {
+      this.pendingValues.push(value);
+      if (weight !== 1 && this.pendingWeights === null) this.pendingWeights = new Array<number>(this.pendingValues.length - 1).fill(1);
+      if (this.pendingWeights !== null) this.pendingWeights.push(weight);
+    } else if (this.pendingValues.length > 0) {
+      // Past the limit the query uses the sketch: raw values are no longer needed.
+      this.pendingValues = [];
+      this.pendingWeights = null;
+    }
+    this.dirty = true;
+  }
+
+  /** A gauge update: `delta` adds to the current value (0 when there is none yet, as StatsD does). */
+  addGauge(value: number, delta: boolean): void {
+    const current = delta ? (Number.isNaN(this.last) ? 0 : this.last) + value : value;
+    this.last = current;
+    this.addValue(current, 1);
+  }
+
+  addMember(member: string): void {
+    const members = this.members as Set<string>;
+    if (members.has(member)) return;
+    members.add(member);
+    this.count++;
+    this.n++;
+    this.pendingMembers.push(member);
+    this.dirty = true;
+  }
+
+  toRow(writer: string, updatedMs: number): RollupRow {
+    return {
+      name: this.name,
+      tags: this.tags,
+      type: this.type,
+      hourSec: this.hourSec,
+      writer,
+      count: this.count,
+      n: this.n,
+      sum: this.sum,
+      min: this.min,
+      max: this.max,
+      last: this.last,
+      sketch: this.sketch.encode(),
+      chunks: this.chunks + (this.hasPending() ? 1 : 0),
+      seq: this.seq,
+      updatedMs,
+    };
+  }
+
+  /** The raw values since the last flush, as the next chunk; null when there are none. */
+  pendingChunk(writer: string): RawChunk | null {
+    if (!this.hasPending()) return null;
+    return {
+      name: this.name,
+      tags: this.tags,
+      type: this.type,
+      hourSec: this.hourSec,
+      writer,
+      chunk: this.chunks,
+      values: Float64Array.from(this.pendingValues),
+      weights: this.pendingWeights && Float64Array.from(this.pendingWeights),
+      members: this.type === 's' ? this.pendingMembers : null,
+    };
+  }
+
+  /** The row and chunk from toRow/pendingChunk are durable: start the next flush afresh. */
+  written(): void {
+    if (this.hasPending()) this.chunks++;
+    this.pendingValues = [];
+    this.pendingWeights = null;
+    this.pendingMembers = [];
+    this.dirty = false;
+  }
+
+  private hasPending(): boolean {
+    return this.pendingValues.length > 0 || this.pendingMembers.length > 0;
+  }
+}

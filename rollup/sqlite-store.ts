@@ -1,0 +1,219 @@
+/**
+ * The embedded store: SQLite in WAL mode under DATA_DIR (better-sqlite3, synchronous; it runs in
+ * the rollup's thread, and queries read through their own connection). Schema: see schema.ts.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { MetricType } from '../gateway/index.js';
+import type { RawChunk, RollupReader, RollupRow, RollupStore, SeriesKey } from './schema.js';
+
+export const SQLITE_FILE = 'hourglass.sqlite';
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS rollup (
+  name TEXT NOT NULL, hour INTEGER NOT NULL, tags TEXT NOT NULL, type TEXT NOT NULL, writer TEXT NOT NULL,
+  count REAL NOT NULL, n INTEGER NOT NULL, sum REAL NOT NULL, min REAL, max REAL, last REAL,
+  sketch BLOB NOT NULL, chunks INTEGER NOT NULL, seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (name, hour, tags, type, writer)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_raw (
+  name TEXT NOT NULL, hour INTEGER NOT NULL, tags TEXT NOT NULL, type TEXT NOT NULL, writer TEXT NOT NULL,
+  chunk INTEGER NOT NULL, vals BLOB, weights BLOB, members TEXT,
+  PRIMARY KEY (name, hour, tags, type, writer, chunk)
+) WITHOUT ROWID;
+`;
+
+interface RowRecord {
+  name: string;
+  hour: number;
+  tags: string;
+  type: string;
+  writer: string;
+  count: number;
+  n: number;
+  sum: number;
+  min: number | null;
+  max: number | null;
+  last: number | null;
+  sketch: Buffer;
+  chunks: number;
+  seq: number;
+  updated_ms: number;
+}
+
+interface ChunkRecord {
+  name: string;
+  hour: number;
+  tags: string;
+  type: string;
+  writer: string;
+  chunk: number;
+  vals: Buffer | null;
+  weights: Buffer | null;
+  members: string | null;
+}
+
+const orNaN = (v: number | null) => (v === null ? NaN : v);
+const finiteOrNull = (v: number) => (Number.isFinite(v) ? v : null);
+
+function toRow(r: RowRecord): RollupRow {
+  return {
+    name: r.name,
+    hourSec: r.hour,
+    tags: r.tags,
+    type: r.type as MetricType,
+    writer: r.writer,
+    count: r.count,
+    n: r.n,
+    sum: r.sum,
+    min: orNaN(r.min),
+    max: orNaN(r.max),
+    last: orNaN(r.last),
+    sketch: new Uint8Array(r.sketch.buffer, r.sketch.byteOffset, r.sketch.byteLength),
+    chunks: r.chunks,
+    seq: r.seq,
+    updatedMs: r.updated_ms,
+  };
+}
+
+/** A Float64Array over a blob, copied when SQLite's buffer is not 8-byte aligned. */
+function float64(blob: Buffer): Float64Array {
+  if (blob.byteOffset % 8 === 0) return new Float64Array(blob.buffer, blob.byteOffset, blob.byteLength / 8);
+  return new Float64Array(new Uint8Array(blob).buffer);
+}
+
+const blob = (a: Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+function toChunk(r: ChunkRecord): RawChunk {
+  return {
+    name: r.name,
+    hourSec: r.hour,
+    tags: r.tags,
+    type: r.type as MetricType,
+    writer: r.writer,
+    chunk: r.chunk,
+    values: r.vals === null ? new Float64Array(0) : float64(r.vals),
+    weights: r.weights === null ? null : float64(r.weights),
+    members: r.members === null ? null : (JSON.parse(r.members) as string[]),
+  };
+}
+
+export function openDatabase(dataDir: string): Database.Database {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const db = new Database(path.join(dataDir, SQLITE_FILE));
+  db.pragma('journal_mode = WAL');
+  // NORMAL: a transaction is durable once the WAL is synced at checkpoint; a power cut may lose
+  // the last transactions, a process crash loses none (SPEC §5 promises the latter).
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.exec(DDL);
+  return db;
+}
+
+/** Reads rows and chunks; shared by the store (restarts) and the query service. */
+export class SqliteReader implements RollupReader {
+  private readonly selectRows;
+  private readonly selectChunks;
+
+  constructor(protected readonly db: Database.Database) {
+    this.selectRows = db.prepare<[string, number], RowRecord>('SELECT * FROM rollup WHERE name = ? AND hour = ?');
+    this.selectChunks = db.prepare<[string, number, string, string, string], ChunkRecord>(
+      'SELECT * FROM rollup_raw WHERE name = ? AND hour = ? AND tags = ? AND type = ? AND writer = ? ORDER BY chunk',
+    );
+  }
+
+  async rows(name: string, hourSec: number): Promise<RollupRow[]> {
+    return this.selectRows.all(name, hourSec).map(toRow);
+  }
+
+  async chunks(rows: readonly RollupRow[]): Promise<RawChunk[]> {
+    const out: RawChunk[] = [];
+    for (const r of rows) for (const c of this.selectChunks.all(r.name, r.hourSec, r.tags, r.type, r.writer)) out.push(toChunk(c));
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+
+export class SqliteStore extends SqliteReader implements RollupStore {
+  private readonly selectRow;
+  private readonly selectLastGauge;
+  private readonly upsertRow;
+  private readonly insertChunk;
+  private readonly writeAll;
+
+  constructor(db: Database.Database) {
+    super(db);
+    this.selectRow = db.prepare<[string, number, string, string, string], RowRecord>(
+      'SELECT * FROM rollup WHERE name = ? AND hour = ? AND tags = ? AND type = ? AND writer = ?',
+    );
+    this.selectLastGauge = db.prepare<[string, string, number], { last: number }>(
+      "SELECT last FROM rollup WHERE name = ? AND tags = ? AND type = 'g' AND hour < ? AND last IS NOT NULL ORDER BY hour DESC, updated_ms DESC LIMIT 1",
+    );
+    this.upsertRow = db.prepare(
+      `INSERT OR REPLACE INTO rollup (name, hour, tags, type, writer, count, n, sum, min, max, last, sketch, chunks, seq, updated_ms)
+       VALUES (@name, @hour, @tags, @type, @writer, @count, @n, @sum, @min, @max, @last, @sketch, @chunks, @seq, @updated_ms)`,
+    );
+    // OR REPLACE: a chunk rewritten after a failed flush carries the same content again.
+    this.insertChunk = db.prepare(
+      `INSERT OR REPLACE INTO rollup_raw (name, hour, tags, type, writer, chunk, vals, weights, members)
+       VALUES (@name, @hour, @tags, @type, @writer, @chunk, @vals, @weights, @members)`,
+    );
+    this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[]) => {
+      for (const r of rows) {
+        this.upsertRow.run({
+          name: r.name,
+          hour: r.hourSec,
+          tags: r.tags,
+          type: r.type,
+          writer: r.writer,
+          count: r.count,
+          n: r.n,
+          sum: r.sum,
+          min: finiteOrNull(r.min),
+          max: finiteOrNull(r.max),
+          last: finiteOrNull(r.last),
+          sketch: Buffer.from(r.sketch.buffer, r.sketch.byteOffset, r.sketch.byteLength),
+          chunks: r.chunks,
+          seq: r.seq,
+          updated_ms: r.updatedMs,
+        });
+      }
+      for (const c of chunks) {
+        this.insertChunk.run({
+          name: c.name,
+          hour: c.hourSec,
+          tags: c.tags,
+          type: c.type,
+          writer: c.writer,
+          chunk: c.chunk,
+          vals: c.members === null ? blob(c.values) : null,
+          weights: c.weights === null ? null : blob(c.weights),
+          members: c.members === null ? null : JSON.stringify(c.members),
+        });
+      }
+    });
+  }
+
+  async loadRows(keys: readonly SeriesKey[], writer: string): Promise<(RollupRow | undefined)[]> {
+    return keys.map((k) => {
+      const r = this.selectRow.get(k.name, k.hourSec, k.tags, k.type, writer);
+      return r === undefined ? undefined : toRow(r);
+    });
+  }
+
+  async loadMembers(row: RollupRow): Promise<string[]> {
+    return (await this.chunks([row])).flatMap((c) => c.members ?? []);
+  }
+
+  async lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined> {
+    return this.selectLastGauge.get(name, tags, beforeHourSec)?.last;
+  }
+
+  async write(rows: readonly RollupRow[], chunks: readonly RawChunk[]): Promise<void> {
+    this.writeAll(rows, chunks);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * `hourglass <all|gateway|rollup|query> [--option value ...]`: the one place that reads
+ * process.env and argv. A bad configuration exits 2 with every problem named (SPEC §2).
+ */
+import { parseArgs } from 'node:util';
+import { buildQueryApp } from '../query/app.js';
+import { SqliteReader, openDatabase } from '../rollup/sqlite-store.js';
+import { systemClock } from './clock.js';
+import { ConfigError, ROLES, SETTINGS, parseConfig, type Config } from './config.js';
+import { startEmbedded } from './embedded.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_BAD_CONFIG = 2;
+
+interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export function usage(): string {
+  const rows = SETTINGS.map((s) => `  --${s.flag.padEnd(24)} ${s.env.padEnd(22)} ${s.help}${s.defaultValue !== undefined ? ` (default ${s.defaultValue})` : ''}`);
+  return [
+    'Usage: hourglass <role> [--option value ...]',
+    '',
+    'Roles:',
+    '  all       gateway, rollup and query in one process (the embedded default: in-process bus, SQLite)',
+    '  gateway   StatsD listeners publishing to NATS JetStream (needs NATS_URL)',
+    '  rollup    hourly rollup worker consuming NATS JetStream (needs NATS_URL)',
+    '  query     the HTTP query API over the store',
+    '',
+    'Options (a flag overrides the environment variable beside it):',
+    ...rows,
+    '  --help                   this text',
+    '',
+    'Exit codes: 0 stopped cleanly, 1 failed while running, 2 bad configuration.',
+  ].join('\n');
+}
+
+/** Refuses what this version cannot run yet, naming the setting. */
+function unsupported(config: Config): string[] {
+  const problems: string[] = [];
+  if (config.natsUrl !== undefined) problems.push('NATS_URL: the NATS JetStream bus is not available in this version; unset it to run the embedded default');
+  if (config.influx !== undefined) problems.push('INFLUX_URL: the InfluxDB store is not available in this version; unset it to use the embedded SQLite store');
+  return problems;
+}
+
+async function startQueryOnly(config: Config, logger: Logger) {
+  const reader = new SqliteReader(openDatabase(config.dataDir));
+  const app = buildQueryApp({ reader, clock: systemClock, metrics: createMetrics(), flushIntervalMs: config.flushIntervalMs, maxKeyBytes: config.maxLineBytes });
+  await app.listen({ host: config.httpAddress.host, port: config.httpAddress.port });
+  logger.info({ http: app.server.address(), dataDir: config.dataDir }, 'hourglass query listening');
+  return {
+    async close() {
+      await app.close();
+      await reader.close();
+    },
+  };
+}
+
+export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: Output = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): Promise<number> {
+  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  try {
+    const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+    for (const s of SETTINGS) options[s.flag] = { type: 'string' };
+    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options }) as typeof parsed;
+  } catch (err) {
+    io.err(`hourglass: ${(err as Error).message}\n\n${usage()}\n`);
+    return EXIT_BAD_CONFIG;
+  }
+  if (parsed.values.help) {
+    io.out(`${usage()}\n`);
+    return EXIT_OK;
+  }
+  if (parsed.positionals.length !== 1) {
+    io.err(`hourglass: name one role: ${ROLES.join(', ')}\n\n${usage()}\n`);
+    return EXIT_BAD_CONFIG;
+  }
+  const flags = Object.fromEntries(Object.entries(parsed.values).filter(([k]) => k !== 'help')) as Record<string, string>;
+  let config: Config;
+  try {
+    config = parseConfig(parsed.positionals[0], env, flags);
+    const problems = unsupported(config);
+    if (problems.length > 0) throw new ConfigError(problems);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.err(`hourglass: ${err.message}\n`);
+    return EXIT_BAD_CONFIG;
+  }
+
+  const logger = createLogger(config.logLevel);
+  let running: { close(): Promise<void> };
+  try {
+    running = config.role === 'query' ? await startQueryOnly(config, logger) : await startEmbedded({ config, logger });
+  } catch (err) {
+    logger.fatal({ err }, 'hourglass could not start');
+    return EXIT_FAILED;
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without a final flush');
+      process.exit(EXIT_FAILED);
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping: flushing what is pending');
+    running.close().then(
+      () => process.exit(EXIT_OK),
+      (err: unknown) => {
+        logger.fatal({ err }, 'stop failed');
+        process.exit(EXIT_FAILED);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return EXIT_OK;
+}
