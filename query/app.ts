@@ -115,6 +115,8 @@ export function buildQueryApp(options: QueryAppOptions): FastifyInstance {
     logger: false,
     // a percent-encoded key may be three times its length
     routerOptions: { maxParamLength: 3 * maxKeyBytes + 16 },
+    // errors raised before routing (a malformed percent-encoding...) get problem+json too
+    frameworkErrors: (err, _request, reply) => sendProblem(reply, problem('HG_BAD_REQUEST', err.message)),
   });
 
   app.setErrorHandler((err, request, reply) => {
