@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, SETTINGS, parseConfig } from './config.js';
+
+function problemsOf(role: string, env: Record<string, string>): readonly string[] {
+  try {
+    parseConfig(role, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('parseConfig', () => {
+  it('has the SPEC defaults', () => {
+    const c = parseConfig('all', {});
+    expect(c).toMatchObject({
+      role: 'all',
+      statsdAddress: { host: '0.0.0.0', port: 8125 },
+      httpAddress: { host: '0.0.0.0', port: 8080 },
+      flushIntervalMs: 1000,
+      natsUrl: undefined,
+      influx: undefined,
+      logLevel: 'info',
+    });
+    expect(c.dataDir).toMatch(/\/data$/);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('a flag overrides its variable', () => {
+    expect(parseConfig('all', { FLUSH_INTERVAL_MS: '500' }, { 'flush-interval-ms': '250' }).flushIntervalMs).toBe(250);
+  });
+
+  it('reads IPv6 and named hosts', () => {
+    expect(parseConfig('all', { STATSD_ADDRESS: '[::1]:9125', HTTP_ADDRESS: 'localhost:0' })).toMatchObject({
+      statsdAddress: { host: '::1', port: 9125 },
+      httpAddress: { host: 'localhost', port: 0 },
+    });
+  });
+
+  it('names every bad setting at once', () => {
+    const problems = problemsOf('all', {
+      STATSD_ADDRESS: '8125',
+      HTTP_ADDRESS: '0.0.0.0:99999',
+      FLUSH_INTERVAL_MS: '1e3',
+      MAX_LINE_BYTES: '-1',
+      NATS_URL: 'http://x',
+      INFLUX_URL: 'not a url',
+      INFLUX_API: 'v3',
+      LOG_LEVEL: 'loud',
+    });
+    for (const name of ['STATSD_ADDRESS', 'HTTP_ADDRESS', 'FLUSH_INTERVAL_MS', 'MAX_LINE_BYTES', 'NATS_URL', 'INFLUX_URL', 'INFLUX_API', 'LOG_LEVEL']) {
+      expect(problems.some((p) => p.startsWith(`${name}=`)), name).toBe(true);
+    }
+    expect(problems).toHaveLength(8);
+  });
+
+  it.each(['0', '49', '60001', '12abc', ' 100', '0x10'])('refuses FLUSH_INTERVAL_MS=%j', (value) => {
+    expect(problemsOf('all', { FLUSH_INTERVAL_MS: value })).toEqual([expect.stringMatching(/^FLUSH_INTERVAL_MS=.*50 to 60000/)]);
+  });
+
+  it('the gateway and rollup roles need NATS_URL; InfluxDB needs its target', () => {
+    expect(problemsOf('gateway', {})).toEqual([expect.stringMatching(/^NATS_URL: required for the gateway role/)]);
+    expect(problemsOf('rollup', {})).toEqual([expect.stringMatching(/^NATS_URL: required for the rollup role/)]);
+    expect(problemsOf('all', { INFLUX_URL: 'http://localhost:8086' })).toEqual([
+      expect.stringMatching(/^INFLUX_TOKEN/),
+      expect.stringMatching(/^INFLUX_ORG/),
+      expect.stringMatching(/^INFLUX_BUCKET/),
+    ]);
+    expect(problemsOf('all', { INFLUX_URL: 'http://localhost:8086', INFLUX_API: 'v1' })).toEqual([expect.stringMatching(/^INFLUX_DATABASE/)]);
+  });
+
+  it('refuses an unknown role', () => {
+    expect(problemsOf('everything', {})).toEqual([expect.stringMatching(/^role "everything": expected one of all, gateway, rollup, query/)]);
+  });
+
+  it('every setting has a distinct variable and flag', () => {
+    expect(new Set(SETTINGS.map((s) => s.env)).size).toBe(SETTINGS.length);
+    expect(new Set(SETTINGS.map((s) => s.flag)).size).toBe(SETTINGS.length);
+  });
+});
