@@ -54,3 +54,8 @@ export function counterIncrements(count: number, seed: number): number[] {
   const choices = [1, 1, 1, 2, 3, 5, 0.5, 2.5, 10];
   return Array.from({ length: count }, () => choices[Math.floor(random() * choices.length)]);
 }
+
+/** Counter amounts as +1, -1 and other amounts: increment, decrement and a free count all appear. */
+export function mixedCounterAmounts(count: number, seed: number): number[] {
+  return counterIncrements(count, seed).map((v, i) => (i % 6 === 1 ? -1 : i % 6 === 4 ? -v : v));
+}

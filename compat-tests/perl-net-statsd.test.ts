@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { gaugeOps, valueOps, type ClientOp } from './client-ops.js';
 import { driveClient, type ClientScript } from './client-process.js';
-import { counterIncrements, latenciesMs } from './data-sets.js';
+import { mixedCounterAmounts, latenciesMs } from './data-sets.js';
 import { startHourglass, type HourglassUnderTest } from './embedded-hourglass.js';
 import { expectEveryKeyMatches } from './stat-queries.js';
 import { SYSTEM_INTERPRETERS } from './system.js';
@@ -24,16 +24,12 @@ afterAll(async () => {
   await hourglass?.stop();
 });
 
-/** increment (+1), decrement (-1) and update_stats (any other amount) all appear. */
-function countAmounts(count: number, seed: number): number[] {
-  return counterIncrements(count, seed).map((v, i) => (i % 6 === 1 ? -1 : i % 6 === 4 ? -v : v));
-}
 
 describe('libnet-statsd-perl', () => {
   it('UDP: timing (whole milliseconds), increment/decrement/update_stats, gauge', async () => {
     const ops: ClientOp[] = [
       ...valueOps('timing', 'pl.udp.timer', latenciesMs({ count: 900, seed: 301, stepMs: 0.25 })),
-      ...valueOps('count', 'pl.udp.counter', countAmounts(400, 302)),
+      ...valueOps('count', 'pl.udp.counter', mixedCounterAmounts(400, 302)),
       // Net::Statsd has no gauge-delta call: absolute gauges only.
       ...gaugeOps('pl.udp.gauge', 200, 303, false),
     ];
@@ -46,7 +42,7 @@ describe('libnet-statsd-perl', () => {
       ...valueOps('timing', 'pl.udp.sampled.timer', latenciesMs({ count: 800, seed: 311, stepMs: 1 }), { rate: 0.5, keepEvery: 2 }),
       ...valueOps('timing', 'pl.udp.sampled.mixed', latenciesMs({ count: 301, seed: 312, stepMs: 1 })),
       ...valueOps('timing', 'pl.udp.sampled.mixed', latenciesMs({ count: 500, seed: 313, stepMs: 1, medianMs: 300 }), { rate: 0.1, keepEvery: 10 }),
-      ...valueOps('count', 'pl.udp.sampled.counter', countAmounts(400, 314), { rate: 0.25, keepEvery: 4 }),
+      ...valueOps('count', 'pl.udp.sampled.counter', mixedCounterAmounts(400, 314), { rate: 0.25, keepEvery: 4 }),
     ];
     await driveClient(NET_STATSD, hourglass.statsdPort, { transport: 'udp', batched: false }, ops);
     await expectEveryKeyMatches(hourglass.httpPort, ops, { wireValue: perlWireValue });

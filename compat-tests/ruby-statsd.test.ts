@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { expectedSamples, gaugeOps, valueOps, type ClientOp, type GaugeOp } from './client-ops.js';
 import { driveClient, type ClientScript } from './client-process.js';
-import { counterIncrements, latenciesMs } from './data-sets.js';
+import { mixedCounterAmounts, latenciesMs } from './data-sets.js';
 import { startHourglass, type HourglassUnderTest } from './embedded-hourglass.js';
 import type { GaugeUpdate } from './expected-stats.js';
 import { expectEveryKeyMatches, expectStatsMatch } from './stat-queries.js';
@@ -20,16 +20,12 @@ afterAll(async () => {
   await hourglass?.stop();
 });
 
-/** increment (+1), decrement (-1) and count (any other amount) all appear. */
-function countAmounts(count: number, seed: number): number[] {
-  return counterIncrements(count, seed).map((v, i) => (i % 6 === 1 ? -1 : i % 6 === 4 ? -v : v));
-}
 
 describe('ruby-statsd', () => {
   it('UDP, one datagram per call: timing, increment/decrement/count, gauge', async () => {
     const ops: ClientOp[] = [
       ...valueOps('timing', 'rb.udp.timer', latenciesMs({ count: 800, seed: 201, stepMs: 0.5 })),
-      ...valueOps('count', 'rb.udp.counter', countAmounts(400, 202)),
+      ...valueOps('count', 'rb.udp.counter', mixedCounterAmounts(400, 202)),
       // statsd-ruby has no gauge-delta call: absolute gauges only.
       ...gaugeOps('rb.udp.gauge', 200, 203, false),
     ];
@@ -40,7 +36,7 @@ describe('ruby-statsd', () => {
   it('UDP batch (10 lines per datagram): timing and count', async () => {
     const ops: ClientOp[] = [
       ...valueOps('timing', 'rb.udp.batch.timer', latenciesMs({ count: 1200, seed: 211, stepMs: 0.01 })),
-      ...valueOps('count', 'rb.udp.batch.counter', countAmounts(300, 212)),
+      ...valueOps('count', 'rb.udp.batch.counter', mixedCounterAmounts(300, 212)),
     ];
     await driveClient(RUBY_STATSD, hourglass.statsdPort, { transport: 'udp', batched: true }, ops);
     await expectEveryKeyMatches(hourglass.httpPort, ops);
@@ -62,7 +58,7 @@ describe('ruby-statsd', () => {
   it('UDP: sampled timers and counters weigh 1/rate', async () => {
     const ops: ClientOp[] = [
       ...valueOps('timing', 'rb.udp.sampled.timer', latenciesMs({ count: 700, seed: 221, stepMs: 0.5 }), { rate: 0.5, keepEvery: 2 }),
-      ...valueOps('count', 'rb.udp.sampled.counter', countAmounts(400, 222), { rate: 0.25, keepEvery: 4 }),
+      ...valueOps('count', 'rb.udp.sampled.counter', mixedCounterAmounts(400, 222), { rate: 0.25, keepEvery: 4 }),
     ];
     await driveClient(RUBY_STATSD, hourglass.statsdPort, { transport: 'udp', batched: false }, ops);
     await expectEveryKeyMatches(hourglass.httpPort, ops);
@@ -75,7 +71,7 @@ describe('ruby-statsd', () => {
     const ops: ClientOp[] = [
       ...valueOps('timing', 'rb.tcp.timer', latenciesMs({ count: 1000, seed: 231, stepMs: 0.5 })),
       ...valueOps('timing', 'rb.tcp.sampled.timer', latenciesMs({ count: 300, seed: 232, stepMs: 0.5 }), { rate: 0.5, keepEvery: 2 }),
-      ...valueOps('count', 'rb.tcp.counter', countAmounts(200, 233)),
+      ...valueOps('count', 'rb.tcp.counter', mixedCounterAmounts(200, 233)),
       ...gaugeOps('rb.tcp.gauge', 100, 234, false),
     ];
     await driveClient(RUBY_STATSD, hourglass.statsdPort, { transport: 'tcp', batched: true }, ops);
