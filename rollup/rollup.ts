@@ -61,11 +61,11 @@ export class Rollup {
   }
 
   private async applyNow(batch: DecodedBatch, seq: number): Promise<void> {
-    await this.loadMissing(batch.series);
-    for (const series of batch.series) {
-      const state = this.states.get(stateKey(series)) as SeriesState;
+    const states = await this.statesOf(batch.series);
+    for (let i = 0; i < states.length; i++) {
+      const state = states[i];
       if (!state.dirty) this.dirty.push(state);
-      this.applySeries(state, series);
+      this.applySeries(state, batch.series[i]);
       if (seq > state.seq) state.seq = seq;
     }
   }
@@ -89,31 +89,41 @@ export class Rollup {
     this.valuesApplied += values.length;
   }
 
-  /** Creates the states a batch needs, continuing from the store where it holds them. */
-  private async loadMissing(series: readonly SeriesBatch[]): Promise<void> {
-    const missing: SeriesBatch[] = [];
-    const seen = new Set<string>();
-    for (const s of series) {
-      const key = stateKey(s);
-      if (!this.states.has(key) && !seen.has(key)) {
-        seen.add(key);
-        missing.push(s);
-      }
+  /**
+   * The state of each series of a batch, created where missing and continued from the store
+   * where it holds them. A batch names each series once (the gateway groups by series).
+   */
+  private async statesOf(series: readonly SeriesBatch[]): Promise<SeriesState[]> {
+    const states = new Array<SeriesState>(series.length);
+    const missing: number[] = [];
+    for (let i = 0; i < series.length; i++) {
+      const state = this.states.get(stateKey(series[i]));
+      if (state === undefined) missing.push(i);
+      else states[i] = state;
     }
-    if (missing.length === 0) return;
+    if (missing.length === 0) return states;
     const { store, writer } = this.options;
-    const rows = await store.loadRows(missing, writer);
-    for (let i = 0; i < missing.length; i++) {
-      const key = missing[i];
-      const state = new SeriesState(key.name, key.tags, key.type, key.hourSec);
-      const row = rows[i];
-      if (row !== undefined) {
-        state.restore(row, key.type === 's' ? await store.loadMembers(row) : null);
-      } else if (key.type === 'g') {
-        state.last = await this.gaugeBefore(key);
+    const rows = await store.loadRows(
+      missing.map((i) => series[i]),
+      writer,
+    );
+    for (let k = 0; k < missing.length; k++) {
+      const key = series[missing[k]];
+      const id = stateKey(key);
+      let state = this.states.get(id);
+      if (state === undefined) {
+        state = new SeriesState(key.name, key.tags, key.type, key.hourSec);
+        const row = rows[k];
+        if (row !== undefined) {
+          state.restore(row, key.type === 's' ? await store.loadMembers(row) : null);
+        } else if (key.type === 'g') {
+          state.last = await this.gaugeBefore(key);
+        }
+        this.states.set(id, state);
       }
-      this.states.set(stateKey(key), state);
+      states[missing[k]] = state;
     }
+    return states;
   }
 
   /** A gauge carries its value over from the previous hour, as a StatsD gauge does. */

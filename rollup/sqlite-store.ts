@@ -16,12 +16,12 @@ CREATE TABLE IF NOT EXISTS rollup (
   count REAL NOT NULL, n INTEGER NOT NULL, sum REAL NOT NULL, min REAL, max REAL, last REAL,
   sketch BLOB NOT NULL, chunks INTEGER NOT NULL, seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
   PRIMARY KEY (name, hour, tags, type, writer)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS rollup_raw (
   name TEXT NOT NULL, hour INTEGER NOT NULL, tags TEXT NOT NULL, type TEXT NOT NULL, writer TEXT NOT NULL,
   chunk INTEGER NOT NULL, vals BLOB, weights BLOB, members TEXT,
   PRIMARY KEY (name, hour, tags, type, writer, chunk)
-) WITHOUT ROWID;
+);
 `;
 
 interface RowRecord {
@@ -155,45 +155,45 @@ export class SqliteStore extends SqliteReader implements RollupStore {
     );
     this.upsertRow = db.prepare(
       `INSERT OR REPLACE INTO rollup (name, hour, tags, type, writer, count, n, sum, min, max, last, sketch, chunks, seq, updated_ms)
-       VALUES (@name, @hour, @tags, @type, @writer, @count, @n, @sum, @min, @max, @last, @sketch, @chunks, @seq, @updated_ms)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     // OR REPLACE: a chunk rewritten after a failed flush carries the same content again.
     this.insertChunk = db.prepare(
       `INSERT OR REPLACE INTO rollup_raw (name, hour, tags, type, writer, chunk, vals, weights, members)
-       VALUES (@name, @hour, @tags, @type, @writer, @chunk, @vals, @weights, @members)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[]) => {
       for (const r of rows) {
-        this.upsertRow.run({
-          name: r.name,
-          hour: r.hourSec,
-          tags: r.tags,
-          type: r.type,
-          writer: r.writer,
-          count: r.count,
-          n: r.n,
-          sum: r.sum,
-          min: finiteOrNull(r.min),
-          max: finiteOrNull(r.max),
-          last: finiteOrNull(r.last),
-          sketch: Buffer.from(r.sketch.buffer, r.sketch.byteOffset, r.sketch.byteLength),
-          chunks: r.chunks,
-          seq: r.seq,
-          updated_ms: r.updatedMs,
-        });
+        this.upsertRow.run(
+          r.name,
+          r.hourSec,
+          r.tags,
+          r.type,
+          r.writer,
+          r.count,
+          r.n,
+          r.sum,
+          finiteOrNull(r.min),
+          finiteOrNull(r.max),
+          finiteOrNull(r.last),
+          Buffer.from(r.sketch.buffer, r.sketch.byteOffset, r.sketch.byteLength),
+          r.chunks,
+          r.seq,
+          r.updatedMs,
+        );
       }
       for (const c of chunks) {
-        this.insertChunk.run({
-          name: c.name,
-          hour: c.hourSec,
-          tags: c.tags,
-          type: c.type,
-          writer: c.writer,
-          chunk: c.chunk,
-          vals: c.members === null ? blob(c.values) : null,
-          weights: c.weights === null ? null : blob(c.weights),
-          members: c.members === null ? null : JSON.stringify(c.members),
-        });
+        this.insertChunk.run(
+          c.name,
+          c.hourSec,
+          c.tags,
+          c.type,
+          c.writer,
+          c.chunk,
+          c.members === null ? blob(c.values) : null,
+          c.weights === null ? null : blob(c.weights),
+          c.members === null ? null : JSON.stringify(c.members),
+        );
       }
     });
   }
