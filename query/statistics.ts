@@ -5,6 +5,7 @@
 import type { MetricType } from '../gateway/index.js';
 import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow } from '../rollup/schema.js';
 import { exactQuantile } from '../rollup/quantile.js';
+import { DISTINCT_RELATIVE_ERROR, DistinctCounter } from '../rollup/distinct-counter.js';
 import { RELATIVE_ACCURACY, Sketch } from '../rollup/sketch.js';
 
 export const STATS = ['average', 'min', 'max', 'median', 'count', 'sum', 'p90', 'p95', 'p99'] as const;
@@ -53,7 +54,10 @@ export function computeStatistic(stat: Stat, rows: readonly RollupRow[], chunks:
       for (const c of chunks) for (const m of c.members ?? []) members.add(m);
       return { value: members.size, count: members.size, exact: true };
     }
-    return { value: count, count, exact: false };
+    const union = new DistinctCounter();
+    for (const r of rows) union.merge(new DistinctCounter(r.sketch));
+    const estimate = union.estimate();
+    return { value: estimate, count: estimate, exact: false, relativeError: DISTINCT_RELATIVE_ERROR };
   }
   const q = QUANTILE_OF[stat];
   if (q === undefined) {

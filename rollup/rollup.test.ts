@@ -8,6 +8,7 @@ import { ManualClock } from '../runtime/clock.js';
 import { exactQuantile } from './quantile.js';
 import { Rollup } from './rollup.js';
 import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow } from './schema.js';
+import { DISTINCT_RELATIVE_ERROR } from './distinct-counter.js';
 import { RELATIVE_ACCURACY } from './sketch.js';
 import { SqliteStore, openDatabase } from './sqlite-store.js';
 
@@ -202,5 +203,26 @@ describe('store failures', () => {
     await rollup.apply(batchOf('w:3|ms'));
     await rollup.flush();
     expect(await stat('w', 'median')).toEqual({ value: 2, count: 3, exact: true });
+  });
+});
+
+describe('large sets', () => {
+  it('past the limit, a set is estimated, bounded in memory, and survives a restart', async () => {
+    const n = EXACT_SAMPLE_LIMIT + 15_000;
+    let rollup = newRollup();
+    for (let start = 0; start < n - 5000; start += 5000) {
+      await rollup.apply(batchOf(Array.from({ length: 5000 }, (_, i) => `big.set:m${start + i}|s`).join('\n')));
+      await rollup.flush();
+    }
+    rollup = newRollup(); // restart: continues from the stored registers
+    await rollup.apply(batchOf(Array.from({ length: 5000 }, (_, i) => `big.set:m${n - 5000 + i}|s\nbig.set:m${i}|s`).join('\n')));
+    await rollup.flush();
+    const answer = await stat('big.set', 'count');
+    expect(answer?.exact).toBe(false);
+    expect(answer?.relativeError).toBe(DISTINCT_RELATIVE_ERROR);
+    expect(Math.abs((answer?.value as number) - n) / n).toBeLessThanOrEqual(DISTINCT_RELATIVE_ERROR);
+    // raw members stop at the limit
+    const chunks = await store.chunks(await store.rows('big.set', H21));
+    expect(chunks.reduce((k, c) => k + (c.members?.length ?? 0), 0)).toBe(EXACT_SAMPLE_LIMIT);
   });
 });

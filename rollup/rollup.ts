@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../runtime/clock.js';
 import { SECONDS_PER_HOUR, type DecodedBatch, type SeriesBatch } from '../gateway/index.js';
-import type { RollupStore, SeriesKey } from './schema.js';
+import { EXACT_SAMPLE_LIMIT, type RollupStore, type SeriesKey } from './schema.js';
 import { SeriesState } from './series-state.js';
 
 /** A closed hour stays in memory this long after its end, for late samples and gauge continuity. */
@@ -115,7 +115,7 @@ export class Rollup {
         state = new SeriesState(key.name, key.tags, key.type, key.hourSec);
         const row = rows[k];
         if (row !== undefined) {
-          state.restore(row, key.type === 's' ? await store.loadMembers(row) : null);
+          state.restore(row, key.type === 's' && row.n <= EXACT_SAMPLE_LIMIT ? await store.loadMembers(row) : null);
         } else if (key.type === 'g') {
           state.last = await this.gaugeBefore(key);
         }

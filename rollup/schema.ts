@@ -35,6 +35,7 @@ export interface RollupRow extends SeriesKey {
   readonly max: number;
   /** Gauges: the value after the last update; NaN otherwise. */
   readonly last: number;
+  /** DDSketch bytes (sketch.ts); for sets, HyperLogLog registers (distinct-counter.ts). */
   readonly sketch: Uint8Array;
   /** Raw chunks written so far for this row (the next chunk's number). */
   readonly chunks: number;

@@ -7,6 +7,7 @@
  * in buckets (see sketch.ts).
  */
 import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow, type SeriesKey } from './schema.js';
+import { DistinctCounter } from './distinct-counter.js';
 import { Sketch } from './sketch.js';
 import type { MetricType } from '../gateway/index.js';
 
@@ -21,8 +22,10 @@ export class SeriesState implements SeriesKey {
   chunks = 0;
   seq = 0;
   dirty = false;
-  /** Sets: every member seen this hour. */
+  /** Sets: every member seen this hour, while there are at most EXACT_SAMPLE_LIMIT of them. */
   members: Set<string> | null = null;
+  /** Sets: the estimate that takes over past the limit (always fed, so it is ready then). */
+  distinct: DistinctCounter | null = null;
   private pendingValues: number[] = [];
   private pendingWeights: number[] | null = null;
   private pendingMembers: string[] = [];
@@ -33,7 +36,10 @@ export class SeriesState implements SeriesKey {
     readonly type: MetricType,
     readonly hourSec: number,
   ) {
-    if (type === 's') this.members = new Set();
+    if (type === 's') {
+      this.members = new Set();
+      this.distinct = new DistinctCounter();
+    }
   }
 
   /** Continues from what the store holds (after a restart, or for a late sample). */
@@ -44,10 +50,14 @@ export class SeriesState implements SeriesKey {
     this.min = row.min;
     this.max = row.max;
     this.last = row.last;
-    this.sketch = Sketch.decode(row.sketch);
     this.chunks = row.chunks;
     this.seq = row.seq;
-    if (members !== null) this.members = new Set(members);
+    if (this.type === 's') {
+      this.distinct = new DistinctCounter(Uint8Array.from(row.sketch));
+      this.members = row.n <= EXACT_SAMPLE_LIMIT ? new Set(members) : null;
+    } else {
+      this.sketch = Sketch.decode(row.sketch);
+    }
   }
 
   /** A sample of a value metric or a counter; `weight` is 1/sample_rate. */
@@ -78,13 +88,25 @@ export class SeriesState implements SeriesKey {
   }
 
   addMember(member: string): void {
-    const members = this.members as Set<string>;
+    (this.distinct as DistinctCounter).add(member);
+    const members = this.members;
+    if (members === null) {
+      // past the limit: the estimate counts, and any member may be new
+      this.count = this.n = (this.distinct as DistinctCounter).estimate();
+      this.dirty = true;
+      return;
+    }
     if (members.has(member)) return;
     members.add(member);
     this.count++;
     this.n++;
-    this.pendingMembers.push(member);
     this.dirty = true;
+    if (this.n <= EXACT_SAMPLE_LIMIT) {
+      this.pendingMembers.push(member);
+    } else {
+      this.members = null;
+      this.pendingMembers = [];
+    }
   }
 
   toRow(writer: string, updatedMs: number): RollupRow {
@@ -100,7 +122,7 @@ export class SeriesState implements SeriesKey {
       min: this.min,
       max: this.max,
       last: this.last,
-      sketch: this.sketch.encode(),
+      sketch: this.distinct !== null ? this.distinct.registers : this.sketch.encode(),
       chunks: this.chunks + (this.hasPending() ? 1 : 0),
       seq: this.seq,
       updatedMs,
