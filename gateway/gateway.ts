@@ -18,14 +18,17 @@ import { BatchBuilder, encodeBatch } from './batch.js';
 import { LineParser, type RejectSink } from './line-parser.js';
 import { REJECT_REASONS, type RejectReason } from './metric.js';
 
+/** Why a batch did not make it onto the bus: the `reason` label of the drop counters. */
+export type DropReason = 'bus_full' | 'bus_down';
+
 /** Where batches go: the in-process bus or NATS JetStream. */
 export interface BatchPublisher {
   /**
-   * Takes an encoded batch. Must not block the caller; returns false when the batch was dropped
-   * (the bus is full), which the gateway counts. `endOfInterval`: the batch closes a flush
-   * interval (not a size-triggered one), so the rollup should write now.
+   * Takes an encoded batch without blocking the caller; returns why it was dropped instead, if
+   * it was (the gateway counts it). `endOfInterval`: the batch closes a flush interval (not a
+   * size-triggered one), so the rollup should write now.
    */
-  publish(batch: Uint8Array, values: number, endOfInterval: boolean): boolean;
+  publish(batch: Uint8Array, values: number, endOfInterval: boolean): DropReason | undefined;
 }
 
 export interface GatewayOptions {
@@ -120,12 +123,13 @@ export class Gateway {
     const values = this.batch.size;
     const encoded = encodeBatch(this.batch.take(), this.options.clock.nowMs());
     const { metrics } = this.options;
-    if (this.options.publisher.publish(encoded, values, endOfInterval)) {
+    const dropped = this.options.publisher.publish(encoded, values, endOfInterval);
+    if (dropped === undefined) {
       metrics.batchesPublished.inc();
       metrics.batchValuesPublished.inc(values);
     } else {
-      metrics.batchesDropped.inc({ reason: 'bus_full' });
-      metrics.batchValuesDropped.inc({ reason: 'bus_full' }, values);
+      metrics.batchesDropped.inc({ reason: dropped });
+      metrics.batchValuesDropped.inc({ reason: dropped }, values);
     }
     metrics.gatewayFlushDuration.observe((performance.now() - started) / 1000);
   }

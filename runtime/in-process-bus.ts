@@ -6,7 +6,7 @@
  * stalled store costs memory up to a limit, then data, never the listener.
  */
 import { Worker } from 'node:worker_threads';
-import type { BatchPublisher } from '../gateway/gateway.js';
+import type { BatchPublisher, DropReason } from '../gateway/gateway.js';
 import type { FlushOutcome, RollupService } from '../rollup/rollup-service.js';
 import type { FromRollupThread, RollupThreadData, ToRollupThread } from '../rollup/rollup-thread.js';
 import type { Logger } from './logger.js';
@@ -49,11 +49,12 @@ abstract class BoundedBus {
     protected readonly logger: Logger,
   ) {}
 
-  protected admit(): boolean {
-    if (this.pending >= MAX_PENDING_BATCHES) return false;
+  /** Takes a batch in flight, or says why not. */
+  protected admit(): DropReason | undefined {
+    if (this.pending >= MAX_PENDING_BATCHES) return 'bus_full';
     this.pending++;
     this.metrics.busPendingBatches.set(this.pending);
-    return true;
+    return undefined;
   }
 
   protected applied(values: number, error: string | undefined): void {
@@ -77,13 +78,14 @@ export class DirectBus extends BoundedBus implements InProcessBus {
     super(metrics, logger);
   }
 
-  publish(batch: Uint8Array, values: number, endOfInterval: boolean): boolean {
-    if (!this.admit()) return false;
+  publish(batch: Uint8Array, values: number, endOfInterval: boolean): DropReason | undefined {
+    const refused = this.admit();
+    if (refused !== undefined) return refused;
     this.service.accept(batch, endOfInterval).then(
       () => this.applied(values, undefined),
       (err: Error) => this.applied(values, err.message),
     );
-    return true;
+    return undefined;
   }
 
   async flush(): Promise<void> {
@@ -111,23 +113,28 @@ export class ThreadBus extends BoundedBus implements InProcessBus {
       else if (m.kind === 'flushed') onFlushed(m.outcome);
       else this.settle(m.id, m.error);
     });
-    this.worker.on('error', (err) => {
+    const fail = (err: Error) => {
+      if (this.exited !== undefined) return;
       this.exited = err;
-      logger.fatal({ err }, 'rollup thread failed');
+      logger.fatal({ err }, 'rollup thread failed: batches are now dropped and counted; /healthz says unavailable');
       for (const id of [...this.waiting.keys()]) this.settle(id, err.message);
-    });
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`rollup thread exited with code ${code}`)));
   }
 
   get failed(): Error | undefined {
     return this.exited;
   }
 
-  publish(batch: Uint8Array, values: number, endOfInterval: boolean): boolean {
-    if (this.exited !== undefined || !this.admit()) return false;
+  publish(batch: Uint8Array, values: number, endOfInterval: boolean): DropReason | undefined {
+    if (this.exited !== undefined) return 'bus_down';
+    const refused = this.admit();
+    if (refused !== undefined) return refused;
     this.valuesInFlight.push(values);
     const message: ToRollupThread = { kind: 'batch', bytes: batch, endOfInterval };
     this.worker.postMessage(message, [batch.buffer as ArrayBuffer]);
-    return true;
+    return undefined;
   }
 
   flush(): Promise<void> {
@@ -136,6 +143,7 @@ export class ThreadBus extends BoundedBus implements InProcessBus {
 
   async close(): Promise<void> {
     await this.request('close');
+    this.worker.removeAllListeners('exit');
     await this.worker.terminate();
   }
 

@@ -38,6 +38,10 @@ export function createMetrics() {
   };
   for (const reason of REJECT_REASONS) metrics.linesRejected.inc({ reason }, 0);
   for (const transport of ['udp', 'tcp']) metrics.linesReceived.inc({ transport }, 0);
+  for (const reason of ['bus_full', 'bus_down', 'apply_failed']) {
+    metrics.batchesDropped.inc({ reason }, 0);
+    metrics.batchValuesDropped.inc({ reason }, 0);
+  }
   return metrics;
 }
 
