@@ -50,6 +50,35 @@ describe('BatchBuilder', () => {
   });
 });
 
+describe('BatchBuilder across batches', () => {
+  it('a taken batch stays intact while the next one fills', () => {
+    const b = new BatchBuilder();
+    b.sample('a', '', 'ms', 1, 1, false, H);
+    const first = b.take();
+    b.sample('a', '', 'ms', 2, 1, false, H);
+    b.sample('a', '', 'ms', 3, 2, false, H);
+    expect(first.map((s) => [s.values, s.weights])).toEqual([[[1], null]]);
+    expect(b.take().map((s) => [s.values, s.weights])).toEqual([[[2, 3], [1, 2]]]);
+  });
+
+  it('a series idle for many batches is forgotten, and comes back when it is sent again', () => {
+    const b = new BatchBuilder();
+    b.sample('quiet', '', 'ms', 1, 1, false, H);
+    b.sample('busy', '', 'ms', 1, 1, false, H);
+    b.take();
+    for (let i = 0; i < 200; i++) {
+      b.sample('busy', '', 'ms', i, 1, false, H);
+      expect(b.take().map((s) => s.name)).toEqual(['busy']);
+    }
+    b.sample('quiet', 'k:v', 'ms', 5, 1, false, H);
+    b.sample('quiet', '', 'ms', 6, 1, false, H);
+    expect(b.take().map((s) => [s.name, s.tags, s.values])).toEqual([
+      ['quiet', 'k:v', [5]],
+      ['quiet', '', [6]],
+    ]);
+  });
+});
+
 describe('batch codec', () => {
   it('round-trips every kind of series', () => {
     const b = new BatchBuilder();
