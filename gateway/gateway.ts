@@ -14,21 +14,21 @@ import type { Clock } from '../runtime/clock.js';
 import type { HostPort } from '../runtime/config.js';
 import { RateLimitedLog, type Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
-import { BatchBuilder, encodeBatch } from './batch.js';
+import { BatchBuilder, type SeriesBatch } from './batch.js';
 import { LineParser, type RejectSink } from './line-parser.js';
 import { REJECT_REASONS, type RejectReason } from './metric.js';
 
 /** Why a batch did not make it onto the bus: the `reason` label of the drop counters. */
-export type DropReason = 'bus_full' | 'bus_down';
+export type DropReason = 'bus_full' | 'bus_down' | 'spool_full';
 
 /** Where batches go: the in-process bus or NATS JetStream. */
 export interface BatchPublisher {
   /**
-   * Takes an encoded batch without blocking the caller; returns why it was dropped instead, if
+   * Takes a batch (the series of one flush) without blocking the caller; returns why it was dropped instead, if
    * it was (the gateway counts it). `endOfInterval`: the batch closes a flush interval (not a
    * size-triggered one), so the rollup should write now.
    */
-  publish(batch: Uint8Array, values: number, endOfInterval: boolean): DropReason | undefined;
+  publish(series: readonly SeriesBatch[], values: number, endOfInterval: boolean): DropReason | undefined;
 }
 
 export interface GatewayOptions {
@@ -121,9 +121,8 @@ export class Gateway {
     if (this.batch.size === 0) return;
     const started = performance.now();
     const values = this.batch.size;
-    const encoded = encodeBatch(this.batch.take(), this.options.clock.nowMs());
     const { metrics } = this.options;
-    const dropped = this.options.publisher.publish(encoded, values, endOfInterval);
+    const dropped = this.options.publisher.publish(this.batch.take(), values, endOfInterval);
     if (dropped === undefined) {
       metrics.batchesPublished.inc();
       metrics.batchValuesPublished.inc(values);

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 export const ROLES = ['all', 'gateway', 'rollup', 'query'] as const;
@@ -23,6 +24,16 @@ export interface InfluxConfig {
   readonly database: string | undefined;
 }
 
+export interface NatsConfig {
+  readonly url: string;
+  readonly stream: string;
+  readonly partitions: number;
+  readonly maxAgeSec: number;
+  readonly maxBytes: number;
+  readonly duplicateWindowSec: number;
+  readonly replicas: number;
+}
+
 export interface Config {
   readonly role: Role;
   readonly statsdAddress: HostPort;
@@ -33,6 +44,12 @@ export interface Config {
   readonly maxLineBytes: number;
   readonly maxBatchLines: number;
   readonly natsUrl: string | undefined;
+  readonly nats: NatsConfig | undefined;
+  /** Bus partitions this rollup worker owns; undefined: all of them. */
+  readonly rollupPartitions: readonly number[] | undefined;
+  readonly spoolMaxBytes: number;
+  /** Names this gateway's batch ids; default: host name and process id. */
+  readonly gatewayId: string;
   readonly influx: InfluxConfig | undefined;
   readonly logLevel: LogLevel;
 }
@@ -67,6 +84,15 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'MAX_LINE_BYTES', flag: 'max-line-bytes', defaultValue: '8192', help: 'longest accepted StatsD line; a longer TCP line closes its connection' },
   { env: 'MAX_BATCH_LINES', flag: 'max-batch-lines', defaultValue: '20000', help: 'a gateway batch is handed on when it holds this many values, even before the flush interval' },
   { env: 'NATS_URL', flag: 'nats-url', defaultValue: undefined, help: 'set: NATS JetStream bus; unset: in-process bus (all role only)' },
+  { env: 'NATS_STREAM', flag: 'nats-stream', defaultValue: 'HOURGLASS', help: 'JetStream stream of the batches (created or updated at start)' },
+  { env: 'NATS_PARTITIONS', flag: 'nats-partitions', defaultValue: '8', help: 'bus partitions (subjects hourglass.batches.<p>); each series has one, each partition one rollup writer' },
+  { env: 'NATS_MAX_AGE_SEC', flag: 'nats-max-age-sec', defaultValue: String(7 * 24 * 3600), help: 'stream retention by age' },
+  { env: 'NATS_MAX_BYTES', flag: 'nats-max-bytes', defaultValue: String(10 * 1024 ** 3), help: 'stream retention by size' },
+  { env: 'NATS_DUPLICATE_WINDOW_SEC', flag: 'nats-duplicate-window-sec', defaultValue: '600', help: 'JetStream de-duplication window for batch ids (covers replays of timed-out publishes)' },
+  { env: 'NATS_REPLICAS', flag: 'nats-replicas', defaultValue: '1', help: 'stream replicas (1..5; more needs a NATS cluster)' },
+  { env: 'ROLLUP_PARTITIONS', flag: 'rollup-partitions', defaultValue: 'all', help: 'partitions this rollup worker owns: all, or a list such as 0,1,2,3 (give each partition to exactly one worker)' },
+  { env: 'SPOOL_MAX_BYTES', flag: 'spool-max-bytes', defaultValue: String(1024 ** 3), help: 'gateway spool under DATA_DIR for batches NATS has not acknowledged; past it batches are dropped and counted' },
+  { env: 'GATEWAY_ID', flag: 'gateway-id', defaultValue: undefined, help: 'names this gateway in batch ids (default: host name and process id)' },
   { env: 'INFLUX_URL', flag: 'influx-url', defaultValue: undefined, help: 'set: InfluxDB store; unset: embedded SQLite store' },
   { env: 'INFLUX_API', flag: 'influx-api', defaultValue: 'v2', help: 'v2 (token/org/bucket, Flux) or v1 (database, InfluxQL; also InfluxDB 3)' },
   { env: 'INFLUX_TOKEN', flag: 'influx-token', defaultValue: undefined, help: 'InfluxDB token (v2; optional for v1)' },
@@ -163,6 +189,26 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
   const maxLineBytes = integer('MAX_LINE_BYTES', 64, 65_507);
   const maxBatchLines = integer('MAX_BATCH_LINES', 100, 1_000_000);
   const natsUrl = url('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:']);
+  const natsPartitions = integer('NATS_PARTITIONS', 1, 1024);
+  const natsMaxAgeSec = integer('NATS_MAX_AGE_SEC', 60, 10 * 365 * 24 * 3600);
+  const natsMaxBytes = integer('NATS_MAX_BYTES', 1024 ** 2, Number.MAX_SAFE_INTEGER);
+  const natsDuplicateWindowSec = integer('NATS_DUPLICATE_WINDOW_SEC', 1, 24 * 3600);
+  const natsReplicas = integer('NATS_REPLICAS', 1, 5);
+  const spoolMaxBytes = integer('SPOOL_MAX_BYTES', 1024 ** 2, Number.MAX_SAFE_INTEGER);
+  const natsStream = raw(byEnv('NATS_STREAM')) as string;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(natsStream)) bad(byEnv('NATS_STREAM'), natsStream, 'expected 1 to 64 letters, digits, _ or -');
+  const gatewayIdRaw = raw(byEnv('GATEWAY_ID'));
+  if (gatewayIdRaw !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(gatewayIdRaw)) bad(byEnv('GATEWAY_ID'), gatewayIdRaw, 'expected 1 to 64 letters, digits, _ or -');
+  const partitionsRaw = raw(byEnv('ROLLUP_PARTITIONS')) as string;
+  let rollupPartitions: number[] | undefined;
+  if (partitionsRaw !== 'all') {
+    const list = partitionsRaw.split(',');
+    if (!list.every((p) => /^\d{1,4}$/.test(p)) || list.some((p) => Number(p) >= natsPartitions)) {
+      bad(byEnv('ROLLUP_PARTITIONS'), partitionsRaw, `expected all, or partition numbers 0..${natsPartitions - 1} separated by commas`);
+    } else {
+      rollupPartitions = [...new Set(list.map(Number))].sort((a, b) => a - b);
+    }
+  }
   const influxUrl = url('INFLUX_URL', ['http:', 'https:']);
   const influxApi = oneOf('INFLUX_API', INFLUX_APIS);
   const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS);
@@ -197,6 +243,13 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
     maxLineBytes,
     maxBatchLines,
     natsUrl,
+    nats:
+      natsUrl === undefined
+        ? undefined
+        : Object.freeze({ url: natsUrl, stream: natsStream, partitions: natsPartitions, maxAgeSec: natsMaxAgeSec, maxBytes: natsMaxBytes, duplicateWindowSec: natsDuplicateWindowSec, replicas: natsReplicas }),
+    rollupPartitions: rollupPartitions && Object.freeze(rollupPartitions),
+    spoolMaxBytes,
+    gatewayId: (gatewayIdRaw ?? `${os.hostname()}-${process.pid}`).replace(/[^A-Za-z0-9_-]/g, '_'),
     influx: influx && Object.freeze(influx),
     logLevel,
   });

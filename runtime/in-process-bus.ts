@@ -6,6 +6,7 @@
  * stalled store costs memory up to a limit, then data, never the listener.
  */
 import { Worker } from 'node:worker_threads';
+import { encodeBatch, type SeriesBatch } from '../gateway/index.js';
 import type { BatchPublisher, DropReason } from '../gateway/gateway.js';
 import type { FlushOutcome, RollupService } from '../rollup/rollup-service.js';
 import type { FromRollupThread, RollupThreadData, ToRollupThread } from '../rollup/rollup-thread.js';
@@ -78,10 +79,10 @@ export class DirectBus extends BoundedBus implements InProcessBus {
     super(metrics, logger);
   }
 
-  publish(batch: Uint8Array, values: number, endOfInterval: boolean): DropReason | undefined {
+  publish(series: readonly SeriesBatch[], values: number, endOfInterval: boolean): DropReason | undefined {
     const refused = this.admit();
     if (refused !== undefined) return refused;
-    this.service.accept(batch, endOfInterval).then(
+    this.service.accept(encodeBatch(series, Date.now()), endOfInterval).then(
       () => this.applied(values, undefined),
       (err: Error) => this.applied(values, err.message),
     );
@@ -127,13 +128,14 @@ export class ThreadBus extends BoundedBus implements InProcessBus {
     return this.exited;
   }
 
-  publish(batch: Uint8Array, values: number, endOfInterval: boolean): DropReason | undefined {
+  publish(series: readonly SeriesBatch[], values: number, endOfInterval: boolean): DropReason | undefined {
     if (this.exited !== undefined) return 'bus_down';
     const refused = this.admit();
     if (refused !== undefined) return refused;
     this.valuesInFlight.push(values);
-    const message: ToRollupThread = { kind: 'batch', bytes: batch, endOfInterval };
-    this.worker.postMessage(message, [batch.buffer as ArrayBuffer]);
+    const bytes = encodeBatch(series, Date.now());
+    const message: ToRollupThread = { kind: 'batch', bytes, endOfInterval };
+    this.worker.postMessage(message, [bytes.buffer as ArrayBuffer]);
     return undefined;
   }
 

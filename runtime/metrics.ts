@@ -28,6 +28,17 @@ export function createMetrics() {
     batchValuesDropped: new Counter({ name: 'hourglass_batch_values_dropped_total', help: 'Values in dropped batches', labelNames: ['reason'] as const, registers }),
     busPendingBatches: new Gauge({ name: 'hourglass_bus_pending_batches', help: 'Batches handed on and not yet applied by the rollup', registers }),
     gatewayFlushDuration: new Histogram({ name: 'hourglass_gateway_flush_duration_seconds', help: 'Time to encode and hand on one batch', buckets: FAST_SECONDS, registers }),
+    natsConnected: new Gauge({ name: 'hourglass_nats_connected', help: '1 while the NATS connection is up', registers }),
+    batchesSpooled: new Counter({ name: 'hourglass_batches_spooled_total', help: 'Batches written to the gateway spool (NATS unreachable, slow or refusing)', registers }),
+    batchesReplayed: new Counter({ name: 'hourglass_batches_replayed_total', help: 'Spooled batches published after all', registers }),
+    spoolBatches: new Gauge({ name: 'hourglass_spool_batches', help: 'Batches waiting in the gateway spool', registers }),
+    spoolBytes: new Gauge({ name: 'hourglass_spool_bytes', help: 'Bytes in the gateway spool', registers }),
+    publishDuration: new Histogram({ name: 'hourglass_publish_duration_seconds', help: 'Time from publish to JetStream ack', buckets: FAST_SECONDS, registers }),
+    batchesDuplicate: new Counter({ name: 'hourglass_batches_duplicate_total', help: 'Publishes JetStream recognised as duplicates of an earlier one (replays after a lost ack)', registers }),
+    consumerPending: new Gauge({ name: 'hourglass_consumer_pending_messages', help: 'Batches in the stream not yet delivered to this worker, by partition', labelNames: ['partition'] as const, registers }),
+    batchesApplied: new Counter({ name: 'hourglass_batches_applied_total', help: 'Bus batches applied by this rollup worker', registers }),
+    batchesSkipped: new Counter({ name: 'hourglass_batches_redelivered_total', help: 'Redelivered batches recognised as already applied', registers }),
+    batchesDeadLettered: new Counter({ name: 'hourglass_batches_dead_lettered_total', help: 'Batches that could never be applied, sent to the dead-letter subject, by reason', labelNames: ['reason'] as const, registers }),
     rollupValuesApplied: new Counter({ name: 'hourglass_rollup_values_applied_total', help: 'Values (and set members) applied to hourly windows', registers }),
     rollupSeries: new Gauge({ name: 'hourglass_rollup_series_in_memory', help: 'Series-hours held in memory by the rollup', registers }),
     rollupFlushDuration: new Histogram({ name: 'hourglass_rollup_flush_duration_seconds', help: 'Time of one rollup flush, store write included', buckets: FAST_SECONDS, registers }),
@@ -38,7 +49,7 @@ export function createMetrics() {
   };
   for (const reason of REJECT_REASONS) metrics.linesRejected.inc({ reason }, 0);
   for (const transport of ['udp', 'tcp']) metrics.linesReceived.inc({ transport }, 0);
-  for (const reason of ['bus_full', 'bus_down', 'apply_failed']) {
+  for (const reason of ['bus_full', 'bus_down', 'spool_full', 'apply_failed']) {
     metrics.batchesDropped.inc({ reason }, 0);
     metrics.batchValuesDropped.inc({ reason }, 0);
   }
