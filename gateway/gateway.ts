@@ -123,10 +123,8 @@ export class Gateway {
     const values = this.batch.size;
     const { metrics } = this.options;
     const dropped = this.options.publisher.publish(this.batch.take(), values, endOfInterval);
-    if (dropped === undefined) {
-      metrics.batchesPublished.inc();
-      metrics.batchValuesPublished.inc(values);
-    } else {
+    // the publisher counts what it publishes (for JetStream, on the ack)
+    if (dropped !== undefined) {
       metrics.batchesDropped.inc({ reason: dropped });
       metrics.batchValuesDropped.inc({ reason: dropped }, values);
     }

@@ -14,7 +14,8 @@ import { PROBLEMS, ProblemError, fail, problem, type Problem } from './errors.js
 import { FAMILY_OF, STATS, computeStatistic, isQuantile, rowsAreExact, type Stat } from './statistics.js';
 
 export interface QueryAppOptions {
-  readonly reader: RollupReader;
+  /** The store to answer from; undefined for roles that serve only /metrics and /healthz. */
+  readonly reader: RollupReader | undefined;
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly flushIntervalMs: number;
@@ -110,7 +111,7 @@ function selectRows(rows: readonly RollupRow[], filters: Filters): RollupRow[] {
 }
 
 export function buildQueryApp(options: QueryAppOptions): FastifyInstance {
-  const { reader, clock, metrics, flushIntervalMs, maxKeyBytes } = options;
+  const { reader, metrics, maxKeyBytes } = options;
   const app = Fastify({
     logger: false,
     // a percent-encoded key may be three times its length
@@ -146,6 +147,17 @@ export function buildQueryApp(options: QueryAppOptions): FastifyInstance {
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
+  if (reader !== undefined) registerQueryRoute(app, reader, options);
+  const notAllowed = async (_request: unknown, reply: FastifyReply) =>
+    sendProblem(reply, problem('HG_METHOD_NOT_ALLOWED', 'the query API answers GET and HEAD only'));
+  for (const url of ['/:key/:stat/:date/:hour', '/metrics', '/healthz']) {
+    app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url, handler: notAllowed });
+  }
+  return app;
+}
+
+function registerQueryRoute(app: FastifyInstance, reader: RollupReader, options: QueryAppOptions): void {
+  const { clock, flushIntervalMs, maxKeyBytes } = options;
   app.get<{ Params: Params; Querystring: Record<string, unknown> }>('/:key/:stat/:date/:hour', async (request) => {
     const { key, stat: rawStat, date, hour: rawHour } = request.params;
     (request as { hgStat?: string }).hgStat = (STATS as readonly string[]).includes(rawStat) ? rawStat : 'invalid';
@@ -181,13 +193,6 @@ export function buildQueryApp(options: QueryAppOptions): FastifyInstance {
       complete: clock.nowMs() >= hourEndMs + 2 * flushIntervalMs,
     };
   });
-
-  const notAllowed = async (_request: unknown, reply: FastifyReply) =>
-    sendProblem(reply, problem('HG_METHOD_NOT_ALLOWED', 'the query API answers GET and HEAD only'));
-  for (const url of ['/:key/:stat/:date/:hour', '/metrics', '/healthz']) {
-    app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url, handler: notAllowed });
-  }
-  return app;
 }
 
 export { PROBLEMS };

@@ -37,6 +37,9 @@ export class Rollup {
   private chain: Promise<unknown> = Promise.resolve();
   /** Values applied since start (sets: members), for /metrics. */
   valuesApplied = 0;
+  /** Highest bus sequence applied; written with the rows as the writer's watermark. */
+  private appliedSeq = 0;
+  private writtenSeq = 0;
 
   constructor(private readonly options: RollupOptions) {}
 
@@ -44,7 +47,12 @@ export class Rollup {
     return this.states.size;
   }
 
-  /** Applies a batch; `seq` is its bus sequence (0 when the bus has none). */
+  /**
+   * Applies a batch; `seq` is its bus sequence (0 when the bus has none). A series whose stored
+   * row already holds this sequence (a redelivery after a crash between write and ack) is skipped:
+   * per partition, batches are applied in sequence order, so a row's sequence says exactly which
+   * batches it contains.
+   */
   apply(batch: DecodedBatch, seq = 0): Promise<void> {
     return this.serially(() => this.applyNow(batch, seq));
   }
@@ -64,10 +72,12 @@ export class Rollup {
     const states = await this.statesOf(batch.series);
     for (let i = 0; i < states.length; i++) {
       const state = states[i];
+      if (seq !== 0 && state.seq >= seq) continue;
       if (!state.dirty) this.dirty.push(state);
       this.applySeries(state, batch.series[i]);
       if (seq > state.seq) state.seq = seq;
     }
+    if (seq > this.appliedSeq) this.appliedSeq = seq;
   }
 
   private applySeries(state: SeriesState, series: SeriesBatch): void {
@@ -144,9 +154,12 @@ export class Rollup {
       const chunk = s.pendingChunk(writer);
       if (chunk !== null) chunks.push(chunk);
     }
+    const seq = this.appliedSeq;
+    const watermark = seq > this.writtenSeq ? { writer, seq } : undefined;
     const writeStarted = performance.now();
-    if (rows.length > 0) await store.write(rows, chunks);
+    if (rows.length > 0 || watermark !== undefined) await store.write(rows, chunks, watermark);
     const writeMs = performance.now() - writeStarted;
+    this.writtenSeq = seq;
     for (const s of states) s.written();
     this.dirty = [];
     this.evict(nowMs);

@@ -62,9 +62,19 @@ export interface RollupStore {
   loadMembers(row: RollupRow): Promise<string[]>;
   /** The value of a gauge after its last update before `beforeHourSec`, if any. */
   lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined>;
-  /** Writes rows (overwriting) and chunks (appending) in one transaction. */
-  write(rows: readonly RollupRow[], chunks: readonly RawChunk[]): Promise<void>;
+  /**
+   * Writes rows (overwriting) and chunks (appending), then the writer's watermark: the last bus
+   * sequence whose every value is in the rows written (distributed; absent in the embedded default).
+   */
+  write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark): Promise<void>;
+  /** The writer's last written watermark; 0 when none. */
+  loadWatermark(writer: string): Promise<number>;
   close(): Promise<void>;
+}
+
+export interface Watermark {
+  readonly writer: string;
+  readonly seq: number;
 }
 
 /** What the query service needs from a store. */

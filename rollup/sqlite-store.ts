@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { MetricType } from '../gateway/index.js';
-import type { RawChunk, RollupReader, RollupRow, RollupStore, SeriesKey } from './schema.js';
+import type { RawChunk, RollupReader, RollupRow, RollupStore, SeriesKey, Watermark } from './schema.js';
 
 export const SQLITE_FILE = 'hourglass.sqlite';
 
@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS rollup_raw (
   chunk INTEGER NOT NULL, vals BLOB, weights BLOB, members TEXT,
   PRIMARY KEY (name, hour, tags, type, writer, chunk)
 );
+CREATE TABLE IF NOT EXISTS watermark (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 `;
 
 interface RowRecord {
@@ -144,6 +145,8 @@ export class SqliteStore extends SqliteReader implements RollupStore {
   private readonly upsertRow;
   private readonly insertChunk;
   private readonly writeAll;
+  private readonly upsertWatermark;
+  private readonly selectWatermark;
 
   constructor(db: Database.Database) {
     super(db);
@@ -154,15 +157,21 @@ export class SqliteStore extends SqliteReader implements RollupStore {
       "SELECT last FROM rollup WHERE name = ? AND tags = ? AND type = 'g' AND hour < ? AND last IS NOT NULL ORDER BY hour DESC, updated_ms DESC LIMIT 1",
     );
     this.upsertRow = db.prepare(
-      `INSERT OR REPLACE INTO rollup (name, hour, tags, type, writer, count, n, sum, min, max, last, sketch, chunks, seq, updated_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      // an update in place: OR REPLACE would delete and re-insert the row and its index entry
+      `INSERT INTO rollup (name, hour, tags, type, writer, count, n, sum, min, max, last, sketch, chunks, seq, updated_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (name, hour, tags, type, writer) DO UPDATE SET count = excluded.count, n = excluded.n, sum = excluded.sum,
+         min = excluded.min, max = excluded.max, last = excluded.last, sketch = excluded.sketch, chunks = excluded.chunks,
+         seq = excluded.seq, updated_ms = excluded.updated_ms`,
     );
     // OR REPLACE: a chunk rewritten after a failed flush carries the same content again.
     this.insertChunk = db.prepare(
       `INSERT OR REPLACE INTO rollup_raw (name, hour, tags, type, writer, chunk, vals, weights, members)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[]) => {
+    this.upsertWatermark = db.prepare('INSERT INTO watermark (writer, seq) VALUES (?, ?) ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq');
+    this.selectWatermark = db.prepare<[string], { seq: number }>('SELECT seq FROM watermark WHERE writer = ?');
+    this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark: Watermark | undefined) => {
       for (const r of rows) {
         this.upsertRow.run(
           r.name,
@@ -195,6 +204,7 @@ export class SqliteStore extends SqliteReader implements RollupStore {
           c.members === null ? null : JSON.stringify(c.members),
         );
       }
+      if (watermark !== undefined) this.upsertWatermark.run(watermark.writer, watermark.seq);
     });
   }
 
@@ -213,7 +223,11 @@ export class SqliteStore extends SqliteReader implements RollupStore {
     return this.selectLastGauge.get(name, tags, beforeHourSec)?.last;
   }
 
-  async write(rows: readonly RollupRow[], chunks: readonly RawChunk[]): Promise<void> {
-    this.writeAll(rows, chunks);
+  async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark): Promise<void> {
+    this.writeAll(rows, chunks, watermark);
+  }
+
+  async loadWatermark(writer: string): Promise<number> {
+    return this.selectWatermark.get(writer)?.seq ?? 0;
   }
 }

@@ -4,7 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { buildQueryApp } from '../query/app.js';
-import { SqliteReader, openDatabase } from '../rollup/sqlite-store.js';
+import { SqliteReader, SqliteStore, openDatabase } from '../rollup/sqlite-store.js';
+import { startGatewayRole, startRollupRole } from './distributed.js';
 import { systemClock } from './clock.js';
 import { ConfigError, ROLES, SETTINGS, parseConfig, type Config } from './config.js';
 import { startEmbedded } from './embedded.js';
@@ -42,9 +43,22 @@ export function usage(): string {
 /** Refuses what this version cannot run yet, naming the setting. */
 function unsupported(config: Config): string[] {
   const problems: string[] = [];
-  if (config.natsUrl !== undefined) problems.push('NATS_URL: the NATS JetStream bus is not available in this version; unset it to run the embedded default');
-  if (config.influx !== undefined) problems.push('INFLUX_URL: the InfluxDB store is not available in this version; unset it to use the embedded SQLite store');
+  if (config.natsUrl !== undefined && config.role === 'all') problems.push('NATS_URL: the all role runs the in-process bus only; run the gateway, rollup and query roles as separate processes to use NATS');
+  if (config.influx !== undefined) problems.push('INFLUX_URL: the InfluxDB store is not available in this version; unset it to use the SQLite store under DATA_DIR');
   return problems;
+}
+
+function startRole(config: Config, logger: Logger): Promise<{ close(): Promise<void> }> {
+  switch (config.role) {
+    case 'all':
+      return startEmbedded({ config, logger });
+    case 'gateway':
+      return startGatewayRole(config, logger);
+    case 'rollup':
+      return startRollupRole(config, new SqliteStore(openDatabase(config.dataDir)), logger);
+    case 'query':
+      return startQueryOnly(config, logger);
+  }
 }
 
 async function startQueryOnly(config: Config, logger: Logger) {
@@ -93,7 +107,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   const logger = createLogger(config.logLevel);
   let running: { close(): Promise<void> };
   try {
-    running = config.role === 'query' ? await startQueryOnly(config, logger) : await startEmbedded({ config, logger });
+    running = await startRole(config, logger);
   } catch (err) {
     logger.fatal({ err }, 'hourglass could not start');
     return EXIT_FAILED;

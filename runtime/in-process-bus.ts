@@ -51,8 +51,10 @@ abstract class BoundedBus {
   ) {}
 
   /** Takes a batch in flight, or says why not. */
-  protected admit(): DropReason | undefined {
+  protected admit(values: number): DropReason | undefined {
     if (this.pending >= MAX_PENDING_BATCHES) return 'bus_full';
+    this.metrics.batchesPublished.inc();
+    this.metrics.batchValuesPublished.inc(values);
     this.pending++;
     this.metrics.busPendingBatches.set(this.pending);
     return undefined;
@@ -80,7 +82,7 @@ export class DirectBus extends BoundedBus implements InProcessBus {
   }
 
   publish(series: readonly SeriesBatch[], values: number, endOfInterval: boolean): DropReason | undefined {
-    const refused = this.admit();
+    const refused = this.admit(values);
     if (refused !== undefined) return refused;
     this.service.accept(encodeBatch(series, Date.now()), endOfInterval).then(
       () => this.applied(values, undefined),
@@ -130,7 +132,7 @@ export class ThreadBus extends BoundedBus implements InProcessBus {
 
   publish(series: readonly SeriesBatch[], values: number, endOfInterval: boolean): DropReason | undefined {
     if (this.exited !== undefined) return 'bus_down';
-    const refused = this.admit();
+    const refused = this.admit(values);
     if (refused !== undefined) return refused;
     this.valuesInFlight.push(values);
     const bytes = encodeBatch(series, Date.now());

@@ -1,0 +1,167 @@
+/**
+ * The gateway's side of the distributed bus: each batch is split by partition, encoded, and
+ * published to JetStream with a deterministic message id; the publish ack is the commit point
+ * (SPEC §5). Nothing here ever makes the socket loop wait: publishes are asynchronous, and when
+ * NATS is unreachable, slow or refusing, batches go to the spool and are replayed in order, with
+ * their original ids, once it answers again.
+ */
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Logger } from '../runtime/logger.js';
+import type { Metrics } from '../runtime/metrics.js';
+import { encodeBatch, type SeriesBatch } from './batch.js';
+import type { BatchPublisher, DropReason } from './gateway.js';
+import { batchSubject, partitionOf } from './jetstream.js';
+import type { Spool } from './spool.js';
+
+export interface JetStreamPublisherOptions {
+  readonly stream: string;
+  readonly partitions: number;
+  /** Prefix of every message id: the gateway's id and start time, so ids never repeat across runs. */
+  readonly idPrefix: string;
+  readonly publishTimeoutMs: number;
+  /** Publishes awaiting their ack before new batches go to the spool. */
+  readonly maxInFlight: number;
+  readonly nowMs: () => number;
+}
+
+interface Message {
+  readonly subject: string;
+  readonly msgId: string;
+  readonly data: Uint8Array;
+  readonly values: number;
+}
+
+/** Wait between replay attempts while NATS does not answer. */
+const REPLAY_RETRY_MS = 500;
+
+export class JetStreamPublisher implements BatchPublisher {
+  private js: JetStreamClient | undefined;
+  private inFlight = 0;
+  private batchSeq = 0;
+  private replaying = false;
+  private closed = false;
+  private readonly settled = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly options: JetStreamPublisherOptions,
+    private readonly spool: Spool,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {
+    this.updateSpoolGauges();
+  }
+
+  /** NATS is up and the stream exists: publish directly, and drain the spool. */
+  connected(js: JetStreamClient): void {
+    this.js = js;
+    this.metrics.natsConnected.set(1);
+    void this.replay();
+  }
+
+  disconnected(): void {
+    this.js = undefined;
+    this.metrics.natsConnected.set(0);
+  }
+
+  publish(series: readonly SeriesBatch[], _values: number, _endOfInterval: boolean): DropReason | undefined {
+    const { partitions, stream, idPrefix, nowMs } = this.options;
+    const groups = new Map<number, SeriesBatch[]>();
+    for (const s of series) {
+      const p = partitionOf(s.name, partitions);
+      const group = groups.get(p);
+      if (group === undefined) groups.set(p, [s]);
+      else group.push(s);
+    }
+    const seq = this.batchSeq++;
+    for (const [p, group] of groups) {
+      let values = 0;
+      for (const s of group) values += s.members !== null ? s.members.length : s.values.length;
+      this.send({ subject: batchSubject(stream, p), msgId: `${idPrefix}.${seq}.${p}`, data: encodeBatch(group, nowMs()), values });
+    }
+    // Accepted: a later spool refusal is counted where it happens.
+    return undefined;
+  }
+
+  /** Waits for publishes in flight and spool writes, then stops replaying. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.settled]);
+    this.closed = true;
+  }
+
+  private send(message: Message): void {
+    const { subject, msgId, data, values } = message;
+    const js = this.js;
+    // Order: while anything waits in the spool, new batches queue behind it.
+    if (js === undefined || this.spool.count > 0 || this.inFlight >= this.options.maxInFlight) {
+      this.track(this.toSpool(message));
+      return;
+    }
+    this.inFlight++;
+    const started = performance.now();
+    const done = js
+      .publish(subject, data, { msgID: msgId, timeout: this.options.publishTimeoutMs })
+      .then(
+        (ack) => {
+          this.metrics.publishDuration.observe((performance.now() - started) / 1000);
+          this.metrics.batchesPublished.inc();
+          this.metrics.batchValuesPublished.inc(values);
+          if (ack.duplicate) this.metrics.batchesDuplicate.inc();
+        },
+        (err: Error) => {
+          this.logger.warn({ err: err.message, subject }, 'publish not acknowledged; spooling the batch');
+          return this.toSpool(message);
+        },
+      )
+      .finally(() => this.inFlight--);
+    this.track(done);
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.settled.add(p);
+    void p.finally(() => this.settled.delete(p));
+  }
+
+  private async toSpool({ subject, msgId, data, values }: Message): Promise<void> {
+    if (await this.spool.add(subject, msgId, data)) {
+      this.metrics.batchesSpooled.inc();
+    } else {
+      this.metrics.batchesDropped.inc({ reason: 'spool_full' });
+      this.metrics.batchValuesDropped.inc({ reason: 'spool_full' }, values);
+      this.logger.error({ spoolBytes: this.spool.bytes }, 'spool full: batch dropped');
+    }
+    this.updateSpoolGauges();
+    if (this.js !== undefined) void this.replay();
+  }
+
+  /** Publishes spooled batches oldest first, one at a time, until the spool is empty. */
+  private async replay(): Promise<void> {
+    if (this.replaying) return;
+    this.replaying = true;
+    try {
+      while (!this.closed && this.spool.count > 0) {
+        const js = this.js;
+        if (js === undefined) return;
+        const next = await this.spool.oldest();
+        if (next === undefined) return;
+        try {
+          const ack = await js.publish(next.subject, next.data, { msgID: next.msgId, timeout: this.options.publishTimeoutMs });
+          if (ack.duplicate) this.metrics.batchesDuplicate.inc();
+          await this.spool.remove(next.file);
+          this.metrics.batchesReplayed.inc();
+          this.metrics.batchesPublished.inc();
+          this.updateSpoolGauges();
+        } catch (err) {
+          this.logger.warn({ err: (err as Error).message }, 'replay not acknowledged; retrying');
+          await new Promise((r) => setTimeout(r, REPLAY_RETRY_MS));
+        }
+      }
+    } finally {
+      this.replaying = false;
+    }
+  }
+
+  private updateSpoolGauges(): void {
+    this.metrics.spoolBatches.set(this.spool.count);
+    this.metrics.spoolBytes.set(this.spool.bytes);
+  }
+}

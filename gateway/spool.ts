@@ -1,0 +1,88 @@
+/**
+ * The gateway's spool: batches that JetStream has not acknowledged, one file each under
+ * DATA_DIR/spool, replayed oldest first with their original message ids (so JetStream drops a
+ * replay of a batch it did store). Bounded in bytes: past the bound a batch is refused and the
+ * caller counts it. Files survive a restart of the gateway.
+ *
+ * File: u16 subject bytes | subject | u16 id bytes | id | payload.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface SpooledBatch {
+  readonly file: string;
+  readonly subject: string;
+  readonly msgId: string;
+  readonly data: Uint8Array;
+}
+
+export class Spool {
+  /** In arrival order; `written` settles when the file is on disk. */
+  private readonly files: { name: string; bytes: number; written: Promise<void> }[] = [];
+  private next = 0;
+  bytes = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly maxBytes: number,
+  ) {
+    fs.mkdirSync(dir, { recursive: true });
+    const names = fs.readdirSync(dir).filter((f) => f.endsWith('.batch')).sort();
+    for (const name of names) {
+      const bytes = fs.statSync(path.join(dir, name)).size;
+      this.files.push({ name, bytes, written: Promise.resolve() });
+      this.bytes += bytes;
+    }
+    const last = names.at(-1);
+    this.next = last === undefined ? 0 : Number.parseInt(last, 10) + 1;
+  }
+
+  get count(): number {
+    return this.files.length;
+  }
+
+  /** Writes a batch at the end of the spool; false when the spool is full. */
+  async add(subject: string, msgId: string, data: Uint8Array): Promise<boolean> {
+    const subjectBytes = Buffer.from(subject);
+    const idBytes = Buffer.from(msgId);
+    const size = 4 + subjectBytes.length + idBytes.length + data.length;
+    if (this.bytes + size > this.maxBytes) return false;
+    const header = Buffer.alloc(4 + subjectBytes.length + idBytes.length);
+    header.writeUInt16LE(subjectBytes.length, 0);
+    subjectBytes.copy(header, 2);
+    header.writeUInt16LE(idBytes.length, 2 + subjectBytes.length);
+    idBytes.copy(header, 4 + subjectBytes.length);
+    // zero-padded sequence: names sort in arrival order
+    const name = `${String(this.next++).padStart(16, '0')}.batch`;
+    const written = fs.promises.writeFile(path.join(this.dir, name), Buffer.concat([header, data]));
+    this.files.push({ name, bytes: size, written });
+    this.bytes += size;
+    await written;
+    return true;
+  }
+
+  /** The oldest batch, or undefined when the spool is empty. */
+  async oldest(): Promise<SpooledBatch | undefined> {
+    const first = this.files[0];
+    if (first === undefined) return undefined;
+    await first.written;
+    const buf = await fs.promises.readFile(path.join(this.dir, first.name));
+    const subjectLength = buf.readUInt16LE(0);
+    const idLength = buf.readUInt16LE(2 + subjectLength);
+    return {
+      file: first.name,
+      subject: buf.toString('utf8', 2, 2 + subjectLength),
+      msgId: buf.toString('utf8', 4 + subjectLength, 4 + subjectLength + idLength),
+      data: buf.subarray(4 + subjectLength + idLength),
+    };
+  }
+
+  /** Forgets the oldest batch once JetStream has acknowledged it. */
+  async remove(file: string): Promise<void> {
+    const first = this.files[0];
+    if (first === undefined || first.name !== file) throw new Error(`spool: ${file} is not the oldest batch`);
+    this.files.shift();
+    this.bytes -= first.bytes;
+    await fs.promises.rm(path.join(this.dir, file), { force: true });
+  }
+}

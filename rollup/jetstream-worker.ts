@@ -1,0 +1,153 @@
+/**
+ * A distributed rollup worker's hold on one bus partition: a durable pull consumer on the
+ * partition's subject, a Rollup writing as `p<N>`, acks only after the store write.
+ *
+ * Exactly once (SPEC §5): the store keeps, beside each row, the last stream sequence applied to
+ * it, and per writer a watermark (the last sequence fully written). At start the worker recreates
+ * its consumer, so delivery restarts at the oldest unacknowledged batch and in stream order
+ * (a consumer left over from a killed worker would redeliver its in-flight batches only after
+ * their ack wait, behind newer ones). A batch at or below the watermark is acknowledged and
+ * skipped; above it, a series whose row already holds the batch's sequence is skipped. Each
+ * partition has one owner (ROLLUP_PARTITIONS), so sequences per writer only grow.
+ */
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { BatchDecodeError, decodeBatch, type DecodedBatch } from '../gateway/index.js';
+import { batchSubject, deadLetterSubject } from '../gateway/jetstream.js';
+import type { Clock } from '../runtime/clock.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Metrics } from '../runtime/metrics.js';
+import { Rollup, type FlushReport } from './rollup.js';
+import type { RollupStore } from './schema.js';
+
+const NS_PER_MS = 1_000_000;
+/** Unacknowledged batches the server lets a worker hold: bounds memory while the store is down. */
+const MAX_ACK_PENDING = 10_000;
+/** Long enough that a slow store write never triggers a redelivery to ourselves. */
+const ACK_WAIT_MS = 5 * 60_000;
+const APPLY_RETRY_MS = 1000;
+
+export interface PartitionWorkerOptions {
+  readonly stream: string;
+  readonly partition: number;
+  readonly store: RollupStore;
+  readonly clock: Clock;
+  readonly flushIntervalMs: number;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly onFlushed: (outcome: { report?: FlushReport; error?: Error; valuesApplied: number; seriesInMemory: number }) => void;
+}
+
+export const writerOf = (partition: number) => `p${partition}`;
+
+export class PartitionWorker {
+  private readonly rollup: Rollup;
+  private readonly writer: string;
+  private readonly durable: string;
+  private watermark = 0;
+  private toAck: JsMsg | undefined;
+  private messages: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(private readonly options: PartitionWorkerOptions) {
+    this.writer = writerOf(options.partition);
+    this.durable = `rollup-p${options.partition}`;
+    this.rollup = new Rollup({ store: options.store, writer: this.writer, clock: options.clock });
+  }
+
+  async start(js: JetStreamClient, jsm: JetStreamManager): Promise<void> {
+    const { stream, partition, store, flushIntervalMs } = this.options;
+    this.watermark = await store.loadWatermark(this.writer);
+    await jsm.consumers.delete(stream, this.durable).catch(() => false);
+    await jsm.consumers.add(stream, {
+      durable_name: this.durable,
+      filter_subject: batchSubject(stream, partition),
+      ack_policy: AckPolicy.All,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ACK_WAIT_MS * NS_PER_MS,
+      max_ack_pending: MAX_ACK_PENDING,
+    });
+    const consumer = await js.consumers.get(stream, this.durable);
+    this.messages = await consumer.consume({ max_messages: 256 });
+    this.loop = this.run(js);
+    this.timer = setInterval(() => void this.flush().catch(() => undefined), flushIntervalMs);
+    this.options.logger.info({ partition, watermark: this.watermark }, 'rollup partition started');
+    const lag = async () => {
+      const info = await consumer.info(true).catch(() => undefined);
+      if (info) this.options.metrics.consumerPending.set({ partition: String(partition) }, info.num_pending + info.num_ack_pending);
+    };
+    this.lagTimer = setInterval(() => void lag(), flushIntervalMs);
+  }
+
+  /** Writes what was applied, then acknowledges every batch up to the last one applied. */
+  async flush(): Promise<void> {
+    const ack = this.toAck;
+    try {
+      const report = await this.rollup.flush();
+      this.options.onFlushed({ report, valuesApplied: this.rollup.valuesApplied, seriesInMemory: this.rollup.seriesInMemory });
+    } catch (err) {
+      this.options.onFlushed({ error: err as Error, valuesApplied: this.rollup.valuesApplied, seriesInMemory: this.rollup.seriesInMemory });
+      throw err;
+    }
+    if (ack !== undefined) {
+      ack.ack();
+      if (this.toAck === ack) this.toAck = undefined;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.timer);
+    clearInterval(this.lagTimer);
+    this.messages?.stop();
+    await this.loop;
+    await this.flush();
+  }
+
+  private async run(js: JetStreamClient): Promise<void> {
+    const { metrics } = this.options;
+    for await (const m of this.messages as ConsumerMessages) {
+      if (m.seq <= this.watermark) {
+        metrics.batchesSkipped.inc();
+        this.toAck = m;
+        continue;
+      }
+      let batch: DecodedBatch;
+      try {
+        batch = decodeBatch(m.data);
+      } catch (err) {
+        if (!(err instanceof BatchDecodeError)) throw err;
+        await this.deadLetter(js, m, 'undecodable', err.message);
+        continue;
+      }
+      await this.applyUntilDone(batch, m.seq);
+      metrics.batchesApplied.inc();
+      this.toAck = m;
+    }
+  }
+
+  /** A store read can fail (store down): retry the same batch, never skip it. */
+  private async applyUntilDone(batch: DecodedBatch, seq: number): Promise<void> {
+    for (;;) {
+      try {
+        await this.rollup.apply(batch, seq);
+        return;
+      } catch (err) {
+        if (this.stopping) throw err;
+        this.options.logger.warn({ err: (err as Error).message, seq }, 'could not apply a batch; retrying');
+        await new Promise((r) => setTimeout(r, APPLY_RETRY_MS));
+      }
+    }
+  }
+
+  /** A batch that can never be applied goes to the dead-letter stream and counts as applied. */
+  private async deadLetter(js: JetStreamClient, m: JsMsg, reason: string, detail: string): Promise<void> {
+    await js.publish(deadLetterSubject(this.options.stream, reason), m.data, { msgID: `dead.${this.options.stream}.${m.seq}` });
+    this.options.metrics.batchesDeadLettered.inc({ reason });
+    this.options.logger.error({ seq: m.seq, reason, detail }, 'batch sent to the dead-letter stream');
+    await this.rollup.apply({ createdMs: 0, series: [] }, m.seq);
+    this.toAck = m;
+  }
+}
