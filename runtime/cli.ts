@@ -65,7 +65,9 @@ async function startQueryOnly(config: Config, logger: Logger) {
   const reader = new SqliteReader(openDatabase(config.dataDir));
   const app = buildQueryApp({ reader, clock: systemClock, metrics: createMetrics(), flushIntervalMs: config.flushIntervalMs, maxKeyBytes: config.maxLineBytes });
   await app.listen({ host: config.httpAddress.host, port: config.httpAddress.port });
-  logger.info({ http: app.server.address(), dataDir: config.dataDir }, 'hourglass query listening');
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.httpAddress.port;
+  logger.info({ http: `${config.httpAddress.host}:${port}`, role: 'query', dataDir: config.dataDir }, 'hourglass listening');
   return {
     async close() {
       await app.close();
