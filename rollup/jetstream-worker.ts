@@ -1,6 +1,7 @@
 /**
  * A distributed rollup worker's hold on one bus partition: a durable pull consumer on the
- * partition's subject, a Rollup writing as `p<N>`, acks only after the store write.
+ * partition's subject, a Rollup writing as `p<N>`, acks only after the store write (the stream
+ * is a work queue: an acknowledged batch leaves it).
  *
  * Exactly once (SPEC §5): the store keeps, beside each row, the last stream sequence applied to
  * it, and per writer a watermark (the last sequence fully written). At start the worker recreates
@@ -44,7 +45,8 @@ export class PartitionWorker {
   private readonly writer: string;
   private readonly durable: string;
   private watermark = 0;
-  private toAck: JsMsg | undefined;
+  /** Batches applied (or skipped) since the last flush began: acknowledged once it is written. */
+  private toAck: JsMsg[] = [];
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -64,7 +66,8 @@ export class PartitionWorker {
     await jsm.consumers.add(stream, {
       durable_name: this.durable,
       filter_subject: batchSubject(stream, partition),
-      ack_policy: AckPolicy.All,
+      // explicit: a work-queue stream removes each batch on its own ack
+      ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: ACK_WAIT_MS * NS_PER_MS,
       max_ack_pending: MAX_ACK_PENDING,
@@ -81,20 +84,19 @@ export class PartitionWorker {
     this.lagTimer = setInterval(() => void lag(), flushIntervalMs);
   }
 
-  /** Writes what was applied, then acknowledges every batch up to the last one applied. */
+  /** Writes what was applied, then acknowledges the batches it holds. */
   async flush(): Promise<void> {
-    const ack = this.toAck;
+    const acks = this.toAck;
+    this.toAck = [];
     try {
       const report = await this.rollup.flush();
       this.options.onFlushed({ report, valuesApplied: this.rollup.valuesApplied, seriesInMemory: this.rollup.seriesInMemory });
     } catch (err) {
+      this.toAck = acks.concat(this.toAck);
       this.options.onFlushed({ error: err as Error, valuesApplied: this.rollup.valuesApplied, seriesInMemory: this.rollup.seriesInMemory });
       throw err;
     }
-    if (ack !== undefined) {
-      ack.ack();
-      if (this.toAck === ack) this.toAck = undefined;
-    }
+    for (const m of acks) m.ack();
   }
 
   async stop(): Promise<void> {
@@ -111,7 +113,7 @@ export class PartitionWorker {
     for await (const m of this.messages as ConsumerMessages) {
       if (m.seq <= this.watermark) {
         metrics.batchesSkipped.inc();
-        this.toAck = m;
+        this.toAck.push(m);
         continue;
       }
       let batch: DecodedBatch;
@@ -124,7 +126,7 @@ export class PartitionWorker {
       }
       await this.applyUntilDone(batch, m.seq);
       metrics.batchesApplied.inc();
-      this.toAck = m;
+      this.toAck.push(m);
     }
   }
 
@@ -148,6 +150,6 @@ export class PartitionWorker {
     this.options.metrics.batchesDeadLettered.inc({ reason });
     this.options.logger.error({ seq: m.seq, reason, detail }, 'batch sent to the dead-letter stream');
     await this.rollup.apply({ createdMs: 0, series: [] }, m.seq);
-    this.toAck = m;
+    this.toAck.push(m);
   }
 }
