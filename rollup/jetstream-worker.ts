@@ -36,6 +36,8 @@ export interface PartitionWorkerOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly onFlushed: (outcome: { report?: FlushReport; error?: Error; valuesApplied: number; seriesInMemory: number }) => void;
+  /** Fault tests: die right after a store write that held rows, before acknowledging. */
+  readonly exitAfterStoreWrite?: boolean;
 }
 
 export const writerOf = (partition: number) => `p${partition}`;
@@ -96,6 +98,7 @@ export class PartitionWorker {
       this.options.onFlushed({ error: err as Error, valuesApplied: this.rollup.valuesApplied, seriesInMemory: this.rollup.seriesInMemory });
       throw err;
     }
+    if (this.options.exitAfterStoreWrite && acks.length > 0) process.kill(process.pid, 'SIGKILL');
     for (const m of acks) m.ack();
   }
 

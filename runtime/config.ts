@@ -52,7 +52,12 @@ export interface Config {
   readonly gatewayId: string;
   readonly influx: InfluxConfig | undefined;
   readonly logLevel: LogLevel;
+  /** Tests only: a named point where the process kills itself (fault tests). */
+  readonly failpoint: Failpoint | undefined;
 }
+
+export const FAILPOINTS = ['exit-after-store-write'] as const;
+export type Failpoint = (typeof FAILPOINTS)[number];
 
 /** Raised with every bad setting at once (SPEC §2: one message naming every bad variable). */
 export class ConfigError extends Error {
@@ -100,6 +105,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'INFLUX_BUCKET', flag: 'influx-bucket', defaultValue: undefined, help: 'InfluxDB bucket (v2)' },
   { env: 'INFLUX_DATABASE', flag: 'influx-database', defaultValue: undefined, help: 'InfluxDB database (v1)' },
   { env: 'LOG_LEVEL', flag: 'log-level', defaultValue: 'info', help: `pino level: ${LOG_LEVELS.join(', ')}` },
+  { env: 'FAILPOINT', flag: 'failpoint', defaultValue: undefined, help: `tests only: exit abruptly at a named point (${FAILPOINTS.join(', ')})` },
 ];
 
 function parseHostPort(value: string): HostPort | string {
@@ -212,6 +218,8 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
   const influxUrl = url('INFLUX_URL', ['http:', 'https:']);
   const influxApi = oneOf('INFLUX_API', INFLUX_APIS);
   const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS);
+  const failpointRaw = raw(byEnv('FAILPOINT'));
+  if (failpointRaw !== undefined && !(FAILPOINTS as readonly string[]).includes(failpointRaw)) bad(byEnv('FAILPOINT'), failpointRaw, `expected one of ${FAILPOINTS.join(', ')}`);
 
   const pick = (name: string) => raw(byEnv(name));
   let influx: InfluxConfig | undefined;
@@ -252,5 +260,6 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
     gatewayId: (gatewayIdRaw ?? `${os.hostname()}-${process.pid}`).replace(/[^A-Za-z0-9_-]/g, '_'),
     influx: influx && Object.freeze(influx),
     logLevel,
+    failpoint: failpointRaw as Failpoint | undefined,
   });
 }

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exactQuantile } from '../rollup/quantile.js';
 import { eventually, getJson, metricValue, sendUdp, startHourglass, type HourglassProcess } from '../test-support/hourglass-process.js';
@@ -141,4 +142,39 @@ describe('distributed: 2 gateways, 2 rollup workers, NATS JetStream', () => {
     await nats.restart();
     await expectExactStatistics();
   }, 90_000);
+
+  it('a worker killed between its store write and its ack: the redelivery is not counted twice', async () => {
+    expect(await workers[0].stop('SIGTERM')).toBe(0);
+    const crashing = await role('rollup', { DATA_DIR: storeDir(), ROLLUP_PARTITIONS: '0,1', FAILPOINT: 'exit-after-store-write' });
+    await sendSome(100);
+    await crashing.exited; // it wrote, then died before acknowledging
+    workers[0] = await role('rollup', { DATA_DIR: storeDir(), ROLLUP_PARTITIONS: '0,1' });
+    await waitForGatewaysToReceive(sequence);
+    await expectExactStatistics();
+    expect(await metricValue(workers[0].httpPort, /hourglass_batches_redelivered_total (\d+)/)).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('a poison batch goes to the dead-letter stream and blocks nothing', async () => {
+    const nc = await connect({ servers: nats.url });
+    const { jetstream } = await import('@nats-io/jetstream');
+    await jetstream(nc).publish('HGTEST.batches.0', new TextEncoder().encode('not a batch'));
+    await nc.close();
+    await sendSome(50);
+    await waitForGatewaysToReceive(sequence);
+    await expectExactStatistics();
+    await eventually(async () => ((await metricValue(workers[0].httpPort, /hourglass_batches_dead_lettered_total\{reason="undecodable"\} (\d+)/)) === 1 ? true : undefined), 'the dead letter to be counted');
+  }, 60_000);
+
+  it('NATS unreachable for longer than 60 s: nothing is lost', async () => {
+    await nats.process.stop('SIGTERM');
+    const outageEnds = Date.now() + 61_000;
+    // keep the apps sending through the whole outage
+    while (Date.now() < outageEnds) {
+      await sendSome(20);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    await waitForGatewaysToReceive(sequence);
+    await nats.restart();
+    await expectExactStatistics();
+  }, 120_000);
 });

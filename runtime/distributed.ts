@@ -108,7 +108,18 @@ export async function startRollupRole(config: Config, store: RollupStore, logger
   const partitions = config.rollupPartitions ?? Array.from({ length: nats.partitions }, (_, p) => p);
   const onFlushed = recordFlush(metrics, log);
   const workers = partitions.map(
-    (partition) => new PartitionWorker({ stream: nats.stream, partition, store, clock, flushIntervalMs: config.flushIntervalMs, metrics, logger: log, onFlushed }),
+    (partition) =>
+      new PartitionWorker({
+        stream: nats.stream,
+        partition,
+        store,
+        clock,
+        flushIntervalMs: config.flushIntervalMs,
+        metrics,
+        logger: log,
+        onFlushed,
+        exitAfterStoreWrite: config.failpoint === 'exit-after-store-write',
+      }),
   );
   for (const w of workers) await w.start(js, jsm);
   let closing = false;

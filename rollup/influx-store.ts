@@ -1,0 +1,132 @@
+/**
+ * The distributed store: InfluxDB, with the schema and encoding of influx-line-protocol.ts.
+ * Writes are line protocol POSTed to /write (INFLUX_API=v1: InfluxDB 1.x, and 3.x's v1 API) or
+ * /api/v2/write (v2); reads go through query/influx-reader.ts.
+ *
+ * Both APIs POST line protocol themselves rather than use the client's WriteApi, which batches,
+ * retries and flushes on its own schedule: here each write() must end with an outcome the rollup
+ * acts on at once. StoreUnavailableError (network, deadline, 429, 5xx) means retry the flush
+ * later without acking; StoreRejectedError (the points were refused) means dead-letter them.
+ *
+ * InfluxDB has no transactions. A write is split into bodies of at most MAX_BODY_BYTES and sent
+ * in order, chunks before rows, so a stored row never counts a chunk that is missing, and the
+ * watermark goes alone once all of them are stored. A write that fails half way is repeated whole at the next flush and overwrites what got through; a
+ * chunk beyond its row's count, left by a crash between two requests, is ignored by readers and
+ * overwritten by the next chunk with that number.
+ */
+import { systemClock, type Clock } from '../runtime/clock.js';
+import type { InfluxConfig } from '../runtime/config.js';
+import {
+  FluxReader,
+  InfluxQlReader,
+  StoreRejectedError,
+  accepted,
+  authorization,
+  endpoint,
+  exchange,
+  influxQl,
+  v1Target,
+  v2Target,
+  type InfluxReads,
+  type V1Target,
+  type V2Target,
+} from '../query/influx-reader.js';
+import { hourStartSec } from '../gateway/index.js';
+import { chunkLine, rowLine, watermarkLine } from './influx-line-protocol.js';
+import type { RawChunk, RollupRow, RollupStore, SeriesKey, Watermark } from './schema.js';
+
+export { StoreRejectedError };
+
+/** Well under influxd 1.x's default max-body-size (25 MB). */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+const LINE_PROTOCOL = { 'content-type': 'text/plain; charset=utf-8' };
+
+/** Sends one body of line protocol. */
+type PostLines = (body: string) => Promise<void>;
+
+/** Lines joined into bodies of at most `maxBytes` (a longer line goes alone). */
+export function bodies(lines: readonly string[], maxBytes = MAX_BODY_BYTES): string[] {
+  const out: string[] = [];
+  let current: string[] = [];
+  let bytes = 0;
+  for (const line of lines) {
+    const size = Buffer.byteLength(line) + 1;
+    if (current.length > 0 && bytes + size > maxBytes) {
+      out.push(current.join('\n'));
+      current = [];
+      bytes = 0;
+    }
+    current.push(line);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current.join('\n'));
+  return out;
+}
+
+/** v1: POST /write; a missing database is created (bound as an identifier) and the body sent again. */
+function postV1(target: V1Target): PostLines {
+  const url = endpoint(target.url, '/write', { db: target.database, precision: 'ns' });
+  const headers = { ...LINE_PROTOCOL, ...authorization(target.token) };
+  return async (body) => {
+    let answer = await exchange(url, headers, body, 'write');
+    if (answer.status === 404 && answer.body.includes('database not found')) {
+      await influxQl(target, ['CREATE DATABASE $database'], { database: { identifier: target.database } });
+      answer = await exchange(url, headers, body, 'write');
+    }
+    accepted(answer, 'write');
+  };
+}
+
+/** v2: POST /api/v2/write to the bucket. */
+function postV2(target: V2Target): PostLines {
+  const url = endpoint(target.url, '/api/v2/write', { org: target.org, bucket: target.bucket, precision: 'ns' });
+  const headers = { ...LINE_PROTOCOL, ...authorization(target.token) };
+  return async (body) => {
+    accepted(await exchange(url, headers, body, 'write'), 'write');
+  };
+}
+
+export class InfluxStore implements RollupStore {
+  constructor(
+    private readonly reads: InfluxReads,
+    private readonly post: PostLines,
+    /** Dates watermark points (see influx-line-protocol.ts). */
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  loadRows(keys: readonly SeriesKey[], writer: string): Promise<(RollupRow | undefined)[]> {
+    return this.reads.rowsOf(keys, writer);
+  }
+
+  async loadMembers(row: RollupRow): Promise<string[]> {
+    return (await this.reads.chunks([row])).flatMap((c) => c.members ?? []);
+  }
+
+  lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined> {
+    return this.reads.lastGauge(name, tags, beforeHourSec);
+  }
+
+  async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark): Promise<void> {
+    const lines = chunks.map(chunkLine);
+    for (const r of rows) lines.push(rowLine(r));
+    for (const body of bodies(lines)) await this.post(body);
+    if (watermark !== undefined) await this.post(watermarkLine(watermark, hourStartSec(this.clock.nowMs() / 1000)));
+  }
+
+  loadWatermark(writer: string): Promise<number> {
+    return this.reads.watermark(writer);
+  }
+
+  close(): Promise<void> {
+    return this.reads.close();
+  }
+}
+
+export function openInfluxStore(config: InfluxConfig, clock: Clock = systemClock): InfluxStore {
+  if (config.api === 'v1') {
+    const target = v1Target(config);
+    return new InfluxStore(new InfluxQlReader(target), postV1(target), clock);
+  }
+  const target = v2Target(config);
+  return new InfluxStore(new FluxReader(target), postV2(target), clock);
+}
