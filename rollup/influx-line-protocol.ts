@@ -37,7 +37,7 @@ export const ROLLUP_MEASUREMENT = 'rollup';
 export const RAW_MEASUREMENT = 'rollup_raw';
 export const WATERMARK_MEASUREMENT = 'rollup_watermark';
 /** How the empty string is stored as a tag value. */
-export const EMPTY_TAG_VALUE = '%none';
+const EMPTY_TAG_VALUE = '%none';
 
 const NS_PER_SEC = 1_000_000_000n;
 
@@ -63,7 +63,7 @@ const base64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset
 const base64Floats = (a: Float64Array) => base64(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 
 /** Nanoseconds since the epoch as line protocol digits (past 2^53, so not a Number). */
-export function pointTimeNs(hourSec: number, offsetNs = 0): string {
+function pointTimeNs(hourSec: number, offsetNs = 0): string {
   return (BigInt(hourSec) * NS_PER_SEC + BigInt(offsetNs)).toString();
 }
 

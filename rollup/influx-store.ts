@@ -5,21 +5,22 @@
  *
  * Both APIs POST line protocol themselves rather than use the client's WriteApi, which batches,
  * retries and flushes on its own schedule: here each write() must end with an outcome the rollup
- * acts on at once. StoreUnavailableError (network, deadline, 429, 5xx) means retry the flush
- * later without acking; StoreRejectedError (the points were refused) means dead-letter them.
+ * acts on at once. StoreUnavailableError (network, deadline, 429, 5xx, authentication, missing
+ * bucket) means retry the flush later without acking; StoreRejectedError (400, 413, 422: the
+ * points were refused) means dead-letter them.
  *
  * InfluxDB has no transactions. A write is split into bodies of at most MAX_BODY_BYTES and sent
- * in order, chunks before rows, so a stored row never counts a chunk that is missing, and the
- * watermark goes alone once all of them are stored. A write that fails half way is repeated whole at the next flush and overwrites what got through; a
- * chunk beyond its row's count, left by a crash between two requests, is ignored by readers and
- * overwritten by the next chunk with that number.
+ * in order, chunks before rows, so a stored row never counts a missing chunk; the watermark goes
+ * alone once all of them are stored. A write that fails half way is repeated whole at the next
+ * flush and overwrites what got through; a chunk beyond its row's count, left by a crash between
+ * two requests, is ignored by readers and overwritten by the next chunk with that number.
  */
+import { hourStartSec } from '../gateway/index.js';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import type { InfluxConfig } from '../runtime/config.js';
 import {
   FluxReader,
   InfluxQlReader,
-  StoreRejectedError,
   accepted,
   authorization,
   endpoint,
@@ -31,18 +32,12 @@ import {
   type V1Target,
   type V2Target,
 } from '../query/influx-reader.js';
-import { hourStartSec } from '../gateway/index.js';
 import { chunkLine, rowLine, watermarkLine } from './influx-line-protocol.js';
 import type { RawChunk, RollupRow, RollupStore, SeriesKey, Watermark } from './schema.js';
-
-export { StoreRejectedError };
 
 /** Well under influxd 1.x's default max-body-size (25 MB). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const LINE_PROTOCOL = { 'content-type': 'text/plain; charset=utf-8' };
-
-/** Sends one body of line protocol. */
-type PostLines = (body: string) => Promise<void>;
 
 /** Lines joined into bodies of at most `maxBytes` (a longer line goes alone). */
 export function bodies(lines: readonly string[], maxBytes = MAX_BODY_BYTES): string[] {
@@ -63,18 +58,35 @@ export function bodies(lines: readonly string[], maxBytes = MAX_BODY_BYTES): str
   return out;
 }
 
-/** v1: POST /write; a missing database is created (bound as an identifier) and the body sent again. */
+/** Sends one body of line protocol. */
+type PostLines = (body: string) => Promise<void>;
+
+/** v1: POST /write. */
 function postV1(target: V1Target): PostLines {
   const url = endpoint(target.url, '/write', { db: target.database, precision: 'ns' });
   const headers = { ...LINE_PROTOCOL, ...authorization(target.token) };
   return async (body) => {
-    let answer = await exchange(url, headers, body, 'write');
-    if (answer.status === 404 && answer.body.includes('database not found')) {
-      await influxQl(target, ['CREATE DATABASE $database'], { database: { identifier: target.database } });
-      answer = await exchange(url, headers, body, 'write');
-    }
-    accepted(answer, 'write');
+    accepted(await exchange(url, headers, body, 'write'), 'write');
   };
+}
+
+/**
+ * v1: creates the database if it is missing, once, before the store's first request. influxd 1.x
+ * creates none on write, and the rollup reads before it writes: with several statements, a
+ * missing database answers "not executed", which says nothing. SHOW first, so a database made
+ * beforehand (InfluxDB 3) needs no CREATE. The name is bound as an identifier, never spliced.
+ */
+function v1Database(target: V1Target): () => Promise<void> {
+  let ready: Promise<void> | undefined;
+  const create = async () => {
+    const [databases] = await influxQl(target, ['SHOW DATABASES'], {});
+    if (!databases.some((d) => d.name === target.database)) await influxQl(target, ['CREATE DATABASE $database'], { database: { identifier: target.database } });
+  };
+  return () =>
+    (ready ??= create().catch((err: unknown) => {
+      ready = undefined;
+      throw err;
+    }));
 }
 
 /** v2: POST /api/v2/write to the bucket. */
@@ -90,30 +102,37 @@ export class InfluxStore implements RollupStore {
   constructor(
     private readonly reads: InfluxReads,
     private readonly post: PostLines,
+    /** Before each request: makes sure the database exists (v1). */
+    private readonly prepare: () => Promise<void>,
     /** Dates watermark points (see influx-line-protocol.ts). */
     private readonly clock: Clock = systemClock,
   ) {}
 
-  loadRows(keys: readonly SeriesKey[], writer: string): Promise<(RollupRow | undefined)[]> {
+  async loadRows(keys: readonly SeriesKey[], writer: string): Promise<(RollupRow | undefined)[]> {
+    await this.prepare();
     return this.reads.rowsOf(keys, writer);
   }
 
   async loadMembers(row: RollupRow): Promise<string[]> {
+    await this.prepare();
     return (await this.reads.chunks([row])).flatMap((c) => c.members ?? []);
   }
 
-  lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined> {
+  async lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined> {
+    await this.prepare();
     return this.reads.lastGauge(name, tags, beforeHourSec);
   }
 
   async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark): Promise<void> {
+    await this.prepare();
     const lines = chunks.map(chunkLine);
     for (const r of rows) lines.push(rowLine(r));
     for (const body of bodies(lines)) await this.post(body);
     if (watermark !== undefined) await this.post(watermarkLine(watermark, hourStartSec(this.clock.nowMs() / 1000)));
   }
 
-  loadWatermark(writer: string): Promise<number> {
+  async loadWatermark(writer: string): Promise<number> {
+    await this.prepare();
     return this.reads.watermark(writer);
   }
 
@@ -125,8 +144,9 @@ export class InfluxStore implements RollupStore {
 export function openInfluxStore(config: InfluxConfig, clock: Clock = systemClock): InfluxStore {
   if (config.api === 'v1') {
     const target = v1Target(config);
-    return new InfluxStore(new InfluxQlReader(target), postV1(target), clock);
+    return new InfluxStore(new InfluxQlReader(target), postV1(target), v1Database(target), clock);
   }
   const target = v2Target(config);
-  return new InfluxStore(new FluxReader(target), postV2(target), clock);
+  // a bucket is made by its owner, with its retention: a missing one is StoreUnavailableError
+  return new InfluxStore(new FluxReader(target), postV2(target), async () => {}, clock);
 }

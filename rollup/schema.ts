@@ -91,3 +91,9 @@ export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
   readonly code = 'HG_ERR_STORE_UNAVAILABLE';
 }
+
+/** The store refused the data for good (a bad point): retrying cannot help; dead-letter it. */
+export class StoreRejectedError extends Error {
+  override readonly name = 'StoreRejectedError';
+  readonly code = 'HG_ERR_STORE_REJECTED';
+}
