@@ -18,7 +18,7 @@ import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
 import { Rollup, type FlushReport } from './rollup.js';
-import type { RollupStore } from './schema.js';
+import type { RollupRow, RollupStore } from './schema.js';
 
 const NS_PER_MS = 1_000_000;
 /** Unacknowledged batches the server lets a worker hold: bounds memory while the store is down. */
@@ -54,6 +54,7 @@ export class PartitionWorker {
   private timer: NodeJS.Timeout | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private js: JetStreamClient | undefined;
 
   constructor(private readonly options: PartitionWorkerOptions) {
     this.writer = writerOf(options.partition);
@@ -63,6 +64,7 @@ export class PartitionWorker {
 
   async start(js: JetStreamClient, jsm: JetStreamManager): Promise<void> {
     const { stream, partition, store, flushIntervalMs } = this.options;
+    this.js = js;
     this.watermark = await store.loadWatermark(this.writer);
     await jsm.consumers.delete(stream, this.durable).catch(() => false);
     await jsm.consumers.add(stream, {
@@ -93,6 +95,7 @@ export class PartitionWorker {
     try {
       const report = await this.rollup.flush();
       this.options.onFlushed({ report, valuesApplied: this.rollup.valuesApplied, seriesInMemory: this.rollup.seriesInMemory });
+      for (const { row, reason } of report.rejected) await this.deadLetterRow(row, reason);
     } catch (err) {
       this.toAck = acks.concat(this.toAck);
       this.options.onFlushed({ error: err as Error, valuesApplied: this.rollup.valuesApplied, seriesInMemory: this.rollup.seriesInMemory });
@@ -145,6 +148,15 @@ export class PartitionWorker {
         await new Promise((r) => setTimeout(r, APPLY_RETRY_MS));
       }
     }
+  }
+
+  /** A row the store refuses for good: its summary goes to the dead-letter stream for an operator. */
+  private async deadLetterRow(row: RollupRow, reason: string): Promise<void> {
+    const { name, tags, type, hourSec, writer, count, n, sum, min, max, seq } = row;
+    const body = JSON.stringify({ name, tags, type, hourSec, writer, count, n, sum, min, max, seq, reason });
+    await this.js?.publish(deadLetterSubject(this.options.stream, 'rejected_point'), new TextEncoder().encode(body)).catch((err: Error) => {
+      this.options.logger.error({ err: err.message }, 'could not dead-letter a rejected row');
+    });
   }
 
   /** A batch that can never be applied goes to the dead-letter stream and counts as applied. */

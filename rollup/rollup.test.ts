@@ -7,7 +7,7 @@ import { computeStatistic, rowsAreExact, type Stat } from '../query/statistics.j
 import { ManualClock } from '../runtime/clock.js';
 import { exactQuantile } from './quantile.js';
 import { Rollup } from './rollup.js';
-import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow } from './schema.js';
+import { EXACT_SAMPLE_LIMIT, StoreRejectedError, type RawChunk, type RollupRow } from './schema.js';
 import { DISTINCT_RELATIVE_ERROR } from './distinct-counter.js';
 import { RELATIVE_ACCURACY } from './sketch.js';
 import { SqliteStore, openDatabase } from './sqlite-store.js';
@@ -224,5 +224,28 @@ describe('large sets', () => {
     // raw members stop at the limit
     const chunks = await store.chunks(await store.rows('big.set', H21));
     expect(chunks.reduce((k, c) => k + (c.members?.length ?? 0), 0)).toBe(EXACT_SAMPLE_LIMIT);
+  });
+});
+
+describe('points the store refuses for good', () => {
+  it('only the refused rows are lost and reported; their neighbours and the watermark are written', async () => {
+    const picky = Object.create(store) as SqliteStore;
+    picky.write = async (rows, chunks, watermark) => {
+      if (rows.some((r) => r.name === 'poison')) throw new StoreRejectedError('partial write: limit exceeded');
+      return store.write(rows, chunks, watermark);
+    };
+    const rollup = new Rollup({ store: picky, writer: 'p0', clock });
+    await rollup.apply(batchOf('good.a:1|ms\npoison:2|ms\ngood.b:3|ms'), 7);
+    const report = await rollup.flush();
+    expect(report.rejected.map((r) => r.row.name)).toEqual(['poison']);
+    expect(report.rows).toBe(2);
+    expect((await stat('good.a', 'sum'))?.value).toBe(1);
+    expect((await stat('good.b', 'sum'))?.value).toBe(3);
+    expect(await stat('poison', 'sum')).toBeUndefined();
+    expect(await store.loadWatermark('p0')).toBe(7);
+    // the next flushes go on as usual
+    await rollup.apply(batchOf('good.a:10|ms'), 8);
+    expect((await rollup.flush()).rejected).toEqual([]);
+    expect((await stat('good.a', 'sum'))?.value).toBe(11);
   });
 });

@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../runtime/clock.js';
 import { SECONDS_PER_HOUR, type DecodedBatch, type SeriesBatch } from '../gateway/index.js';
-import { EXACT_SAMPLE_LIMIT, type RollupStore, type SeriesKey } from './schema.js';
+import { EXACT_SAMPLE_LIMIT, StoreRejectedError, type RawChunk, type RollupRow, type RollupStore, type SeriesKey } from './schema.js';
 import { SeriesState } from './series-state.js';
 
 /** A closed hour stays in memory this long after its end, for late samples and gauge continuity. */
@@ -20,6 +20,13 @@ export interface FlushReport {
   /** The whole flush, store write included. */
   readonly durationMs: number;
   readonly writeMs: number;
+  /** Rows the store refused for good, dropped from memory: the caller dead-letters them. */
+  readonly rejected: readonly RejectedRow[];
+}
+
+export interface RejectedRow {
+  readonly row: RollupRow;
+  readonly reason: string;
 }
 
 export interface RollupOptions {
@@ -149,21 +156,42 @@ export class Rollup {
     const nowMs = clock.nowMs();
     const states = this.dirty;
     const rows = states.map((s) => s.toRow(writer, nowMs));
-    const chunks = [];
-    for (const s of states) {
-      const chunk = s.pendingChunk(writer);
-      if (chunk !== null) chunks.push(chunk);
-    }
+    const chunks = states.map((s) => s.pendingChunk(writer));
     const seq = this.appliedSeq;
     const watermark = seq > this.writtenSeq ? { writer, seq } : undefined;
     const writeStarted = performance.now();
-    if (rows.length > 0 || watermark !== undefined) await store.write(rows, chunks, watermark);
+    let rejected: RejectedRow[] = [];
+    try {
+      if (rows.length > 0 || watermark !== undefined) await store.write(rows, present(chunks), watermark);
+    } catch (err) {
+      if (!(err instanceof StoreRejectedError)) throw err;
+      rejected = await this.writeEachAlone(rows, chunks);
+      if (watermark !== undefined) await store.write([], [], watermark);
+    }
     const writeMs = performance.now() - writeStarted;
     this.writtenSeq = seq;
     for (const s of states) s.written();
     this.dirty = [];
+    for (const { row } of rejected) this.states.delete(stateKey(row));
     this.evict(nowMs);
-    return { rows: rows.length, chunks: chunks.length, durationMs: performance.now() - started, writeMs };
+    return { rows: rows.length - rejected.length, chunks: present(chunks).length, durationMs: performance.now() - started, writeMs, rejected };
+  }
+
+  /**
+   * The store refused the flush for some point in it: write each row alone, so only the rows it
+   * refuses are lost (and dead-lettered), never their neighbours.
+   */
+  private async writeEachAlone(rows: readonly RollupRow[], chunks: readonly (RawChunk | null)[]): Promise<RejectedRow[]> {
+    const rejected: RejectedRow[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      try {
+        await this.options.store.write([rows[i]], present([chunks[i]]));
+      } catch (err) {
+        if (!(err instanceof StoreRejectedError)) throw err;
+        rejected.push({ row: rows[i], reason: err.message });
+      }
+    }
+    return rejected;
   }
 
   private evict(nowMs: number): void {
@@ -173,3 +201,5 @@ export class Rollup {
     }
   }
 }
+
+const present = (chunks: readonly (RawChunk | null)[]): RawChunk[] => chunks.filter((c): c is RawChunk => c !== null);

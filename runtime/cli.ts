@@ -5,6 +5,8 @@
 import { parseArgs } from 'node:util';
 import { buildQueryApp } from '../query/app.js';
 import { SqliteReader, SqliteStore, openDatabase } from '../rollup/sqlite-store.js';
+import { openInfluxReader } from '../query/influx-reader.js';
+import { openInfluxStore } from '../rollup/influx-store.js';
 import { startGatewayRole, startRollupRole } from './distributed.js';
 import { systemClock } from './clock.js';
 import { ConfigError, ROLES, SETTINGS, parseConfig, type Config } from './config.js';
@@ -44,7 +46,7 @@ export function usage(): string {
 function unsupported(config: Config): string[] {
   const problems: string[] = [];
   if (config.natsUrl !== undefined && config.role === 'all') problems.push('NATS_URL: the all role runs the in-process bus only; run the gateway, rollup and query roles as separate processes to use NATS');
-  if (config.influx !== undefined) problems.push('INFLUX_URL: the InfluxDB store is not available in this version; unset it to use the SQLite store under DATA_DIR');
+  if (config.influx !== undefined && config.role === 'all') problems.push('INFLUX_URL: the all role keeps the embedded SQLite store; run the rollup and query roles to use InfluxDB');
   return problems;
 }
 
@@ -55,14 +57,14 @@ function startRole(config: Config, logger: Logger): Promise<{ close(): Promise<v
     case 'gateway':
       return startGatewayRole(config, logger);
     case 'rollup':
-      return startRollupRole(config, new SqliteStore(openDatabase(config.dataDir)), logger);
+      return startRollupRole(config, config.influx ? openInfluxStore(config.influx) : new SqliteStore(openDatabase(config.dataDir)), logger);
     case 'query':
       return startQueryOnly(config, logger);
   }
 }
 
 async function startQueryOnly(config: Config, logger: Logger) {
-  const reader = new SqliteReader(openDatabase(config.dataDir));
+  const reader = config.influx ? openInfluxReader(config.influx) : new SqliteReader(openDatabase(config.dataDir));
   const app = buildQueryApp({ reader, clock: systemClock, metrics: createMetrics(), flushIntervalMs: config.flushIntervalMs, maxKeyBytes: config.maxLineBytes });
   await app.listen({ host: config.httpAddress.host, port: config.httpAddress.port });
   const address = app.server.address();

@@ -35,7 +35,12 @@ export function recordFlush(metrics: Metrics, logger: Logger): (outcome: FlushOu
       return;
     }
     const r = outcome.report;
-    if (r === undefined || r.rows === 0) return;
+    if (r === undefined) return;
+    if (r.rejected.length > 0) {
+      metrics.pointsRejected.inc(r.rejected.length);
+      logger.error({ rejected: r.rejected.length, first: r.rejected[0].reason }, 'the store refused rollup rows for good');
+    }
+    if (r.rows === 0) return;
     metrics.rollupFlushDuration.observe(r.durationMs / 1000);
     metrics.storeWriteDuration.observe(r.writeMs / 1000);
     metrics.storeRowsWritten.inc(r.rows);

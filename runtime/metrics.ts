@@ -38,6 +38,7 @@ export function createMetrics() {
     consumerPending: new Gauge({ name: 'hourglass_consumer_pending_messages', help: 'Batches in the stream not yet delivered to this worker, by partition', labelNames: ['partition'] as const, registers }),
     batchesApplied: new Counter({ name: 'hourglass_batches_applied_total', help: 'Bus batches applied by this rollup worker', registers }),
     batchesSkipped: new Counter({ name: 'hourglass_batches_redelivered_total', help: 'Redelivered batches recognised as already applied', registers }),
+    pointsRejected: new Counter({ name: 'hourglass_store_points_rejected_total', help: 'Rollup rows the store refused for good (dead-lettered in the distributed setup)', registers }),
     batchesDeadLettered: new Counter({ name: 'hourglass_batches_dead_lettered_total', help: 'Batches that could never be applied, sent to the dead-letter subject, by reason', labelNames: ['reason'] as const, registers }),
     rollupValuesApplied: new Counter({ name: 'hourglass_rollup_values_applied_total', help: 'Values (and set members) applied to hourly windows', registers }),
     rollupSeries: new Gauge({ name: 'hourglass_rollup_series_in_memory', help: 'Series-hours held in memory by the rollup', registers }),
