@@ -139,8 +139,11 @@ export interface Influxd {
   dispose(): Promise<void>;
 }
 
-/** influxd 1.x (the 1.x HTTP API and InfluxQL) with its data, WAL and meta in its own folder. */
-export async function startInfluxd(): Promise<Influxd> {
+/**
+ * influxd 1.x (the 1.x HTTP API and InfluxQL) with its data, WAL and meta in its own folder.
+ * `maxValuesPerTag` makes it refuse points past that many values of one tag (a poison point).
+ */
+export async function startInfluxd(options: { maxValuesPerTag?: number } = {}): Promise<Influxd> {
   const binary = requireBinary('influxd', 'influxdb');
   const dir = tempDir('influxd');
   const [httpPort, rpcPort] = [await freePort(), await freePort()];
@@ -153,6 +156,7 @@ export async function startInfluxd(): Promise<Influxd> {
     `  dir = "${path.join(dir, 'data')}"`,
     `  wal-dir = "${path.join(dir, 'wal')}"`,
     '  query-log-enabled = false',
+    `  max-values-per-tag = ${options.maxValuesPerTag ?? 100000}`,
     '[monitor]',
     '  store-enabled = false',
     '[http]',
