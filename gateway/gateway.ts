@@ -11,7 +11,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { isAscii, isUtf8 } from 'node:buffer';
 import type { Clock } from '../runtime/clock.js';
-import type { HostPort } from '../runtime/config.js';
+import type { Config, HostPort } from '../runtime/config.js';
 import { RateLimitedLog, type Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
 import { BatchBuilder, type SeriesBatch } from './batch.js';
@@ -41,6 +41,18 @@ export interface GatewayOptions {
   readonly publisher: BatchPublisher;
   readonly metrics: Metrics;
   readonly logger: Logger;
+}
+
+/** The gateway's options from the process configuration, plus the parts each runtime supplies. */
+export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'clock' | 'publisher' | 'metrics' | 'logger'>): GatewayOptions {
+  return {
+    address: config.statsdAddress,
+    udpRecvBufferBytes: config.udpRecvBufferBytes,
+    maxLineBytes: config.maxLineBytes,
+    maxBatchLines: config.maxBatchLines,
+    flushIntervalMs: config.flushIntervalMs,
+    ...parts,
+  };
 }
 
 const MS_PER_HOUR = 3_600_000;

@@ -6,7 +6,7 @@
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Gateway } from '../gateway/gateway.js';
+import { Gateway, gatewayOptions } from '../gateway/gateway.js';
 import { JetStreamPublisher } from '../gateway/jetstream-publisher.js';
 import { ensureStreams } from '../gateway/jetstream.js';
 import { Spool } from '../gateway/spool.js';
@@ -52,17 +52,8 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
     metrics,
     log.child({ component: 'publisher' }),
   );
-  const gateway = new Gateway({
-    address: config.statsdAddress,
-    udpRecvBufferBytes: config.udpRecvBufferBytes,
-    maxLineBytes: config.maxLineBytes,
-    maxBatchLines: config.maxBatchLines,
-    flushIntervalMs: config.flushIntervalMs,
-    clock,
-    publisher,
-    metrics,
-    logger: log,
-  });
+  const gateway = new Gateway(gatewayOptions(config, { clock, publisher, metrics, logger: log }));
+
   // Listen first: StatsD clients are served (into the spool) even while NATS is unreachable.
   const statsdPort = await gateway.start();
   let nc: NatsConnection | undefined;

@@ -3,7 +3,7 @@
  * rollup and query in one process, with the SQLite store under DATA_DIR.
  */
 import type { FastifyInstance } from 'fastify';
-import { Gateway } from '../gateway/gateway.js';
+import { Gateway, gatewayOptions } from '../gateway/gateway.js';
 import { buildQueryApp } from '../query/app.js';
 import { Rollup } from '../rollup/rollup.js';
 import { RollupService } from '../rollup/rollup-service.js';
@@ -50,17 +50,8 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
     bus = new DirectBus(new RollupService(rollup, config.flushIntervalMs, onFlushed), metrics, logger.child({ component: 'bus' }));
   }
 
-  const gateway = new Gateway({
-    address: config.statsdAddress,
-    udpRecvBufferBytes: config.udpRecvBufferBytes,
-    maxLineBytes: config.maxLineBytes,
-    maxBatchLines: config.maxBatchLines,
-    flushIntervalMs: config.flushIntervalMs,
-    clock,
-    publisher: bus,
-    metrics,
-    logger: logger.child({ component: 'gateway' }),
-  });
+  const gateway = new Gateway(gatewayOptions(config, { clock, publisher: bus, metrics, logger: logger.child({ component: 'gateway' }) }));
+
 
   // Queries read through their own connection: WAL lets them run beside the rollup's writes.
   const reader = new SqliteReader(openDatabase(config.dataDir));
