@@ -124,7 +124,10 @@ static uint32_t next_random(uint32_t *state) {
     return *state = x;
 }
 
-/* A value from 1.000 to 999.9 ms, log-uniform over 3 decades, always 5 characters. */
+/*
+ * A value from 1.000 to 999.9 ms, a third of them in each decade (1-10, 10-100, 100-1000),
+ * always 5 characters long so that every datagram has the same size.
+ */
 static int format_value(char *out, uint32_t *rng) {
     uint32_t digits = 1000 + next_random(rng) % 9000;       /* 4 significant digits */
     switch (next_random(rng) % 3) {
