@@ -6,7 +6,8 @@
 // long a sample takes to become queryable under that load, and query latency from InfluxDB.
 //
 // Environment: BENCH_DISTRIBUTED_SECONDS (sustained run, default 60), BENCH_DISTRIBUTED_RATES
-// (comma-separated lines/s to try, default 100000,200000,300000,400000,500000).
+// (comma-separated lines/s to try, default 100000,200000,400000,800000,1200000,1600000,2000000),
+// BENCH_DISTRIBUTED_KEYS (distinct keys, default 10).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -22,9 +23,9 @@ import { delay, waitFor } from './lib/wait.mjs';
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO_DIR = path.dirname(BENCH_DIR);
 const SECONDS = Number(process.env.BENCH_DISTRIBUTED_SECONDS ?? 60);
-const RATES = (process.env.BENCH_DISTRIBUTED_RATES ?? '100000,200000,300000,400000,500000').split(',').map(Number);
+const RATES = (process.env.BENCH_DISTRIBUTED_RATES ?? '100000,200000,400000,800000,1200000,1600000,2000000').split(',').map(Number);
 const STEP_SECONDS = 10;
-const KEYS = 10;
+const KEYS = Number(process.env.BENCH_DISTRIBUTED_KEYS ?? 10);
 const LINES_PER_DATAGRAM = 20;
 /** Every bench line is stamped into this closed hour, so counts can be checked exactly. */
 const HOUR_SEC = Math.floor(Date.now() / 3_600_000) * 3600 - 2 * 3600;
@@ -84,15 +85,12 @@ async function metric(httpPort, name) {
   return total;
 }
 
-async function storedCount(query, keys) {
-  const date = new Date(HOUR_SEC * 1000).toISOString().slice(0, 10);
-  const hour = new Date(HOUR_SEC * 1000).getUTCHours();
-  let total = 0;
-  for (let k = 0; k < keys; k++) {
-    const res = await fetch(`http://127.0.0.1:${query.httpPort}/bench.k${String(k).padStart(5, '0')}/count/${date}/${hour}`);
-    if (res.status === 200) total += (await res.json()).count;
-  }
-  return total;
+/** Values of the bench keys in the store: one InfluxQL sum over the hour's rollup rows. */
+async function storedCount(influx) {
+  const q = `SELECT sum("count") FROM "rollup" WHERE "name" =~ /^bench\\.k/ AND time >= ${HOUR_SEC}s AND time < ${HOUR_SEC + 3600}s`;
+  const res = await fetch(`${influx.url}/query?db=bench&q=${encodeURIComponent(q)}`);
+  const body = await res.json();
+  return body.results?.[0]?.series?.[0]?.values?.[0]?.[1] ?? 0;
 }
 
 /** Seconds from sending one marker line to seeing it through the query API. */
@@ -113,28 +111,38 @@ async function runAt(stack, rate, seconds) {
   const processes = { gateway: gateway.child, rollup: rollup.child, query: query.child, 'nats-server': nats.child, influxd: influx.child };
   const cpuBefore = Object.fromEntries(Object.entries(processes).map(([k, c]) => [k, cpuSeconds(c.pid)]));
   const receivedBefore = await metric(gateway.httpPort, 'hourglass_lines_received_total');
-  const storedBefore = await storedCount(query, KEYS);
+  const storedBefore = await storedCount(influx);
   const spooledBefore = await metric(gateway.httpPort, 'hourglass_batches_spooled_total');
+  const dropsBefore = await metric(gateway.httpPort, 'hourglass_udp_receive_drops_total');
   const started = Date.now();
   const load = sendLoad({ port: gateway.statsdPort, rate, seconds, linesPerDatagram: LINES_PER_DATAGRAM, keys: KEYS, timestamp: HOUR_SEC + 1800 });
   // a marker every few seconds measures how long a sample takes to be queryable under load
   const visibility = [];
   while (Date.now() - started < seconds * 1000 - 3000) {
-    visibility.push(await visibilityMs(gateway, query, `bench.marker.${markers++}`));
+    const ms = await visibilityMs(gateway, query, `bench.marker.${markers++}`).catch(() => Infinity);
+    visibility.push(ms);
+    if (ms === Infinity) break; // not visible within 30 s: the pipeline is far behind
     await delay(2000);
   }
   const sent = await load;
   const loadSeconds = (Date.now() - started) / 1000;
   const cpu = Object.fromEntries(Object.entries(processes).map(([k, c]) => [k, cpuSeconds(c.pid) - cpuBefore[k]]));
-  // the markers are lines too, of keys outside the bench's
-  const received = (await metric(gateway.httpPort, 'hourglass_lines_received_total')) - receivedBefore - visibility.length;
+  // the socket buffer may still hold datagrams: wait until the gateway's count stops moving
+  const readReceived = async () => (await metric(gateway.httpPort, 'hourglass_lines_received_total')) - receivedBefore - visibility.length; // markers are lines too
+  let received = await readReceived();
+  for (let previous = -1; received !== previous; ) {
+    previous = received;
+    await delay(300);
+    received = await readReceived();
+  }
+  const kernelDrops = (await metric(gateway.httpPort, 'hourglass_udp_receive_drops_total')) - dropsBefore;
   const spooled = (await metric(gateway.httpPort, 'hourglass_batches_spooled_total')) - spooledBefore;
   const dropped = await metric(gateway.httpPort, 'hourglass_batch_values_dropped_total');
   // every line the gateway received must reach the store: wait for it, up to 20 s after the load
   let stored = 0;
   const drained = await waitFor(
     async () => {
-      stored = (await storedCount(query, KEYS)) - storedBefore;
+      stored = (await storedCount(influx)) - storedBefore;
       return stored >= received ? Date.now() : undefined;
     },
     { what: 'the store to catch up', timeoutMs: 20_000, intervalMs: 200 },
@@ -145,6 +153,7 @@ async function runAt(stack, rate, seconds) {
     sentLines: sent.lines,
     sentLinesPerSecond: Math.round(sent.linesPerSecond),
     receivedLines: received,
+    kernelDroppedDatagrams: kernelDrops,
     storedLines: stored,
     spooledBatches: spooled,
     catchUpMs: drained === undefined ? undefined : drained - (started + loadSeconds * 1000),
@@ -191,12 +200,12 @@ async function main() {
   for (const rate of RATES) {
     const step = await runAt(stack, rate, STEP_SECONDS);
     steps.push(step);
-    console.log(`step ${rate} lines/s: ${step.keptUp ? 'kept up' : 'fell behind'}; received ${step.receivedLines}/${step.sentLines}, stored ${step.storedLines}, spooled ${step.spooledBatches}; cpu/s ${JSON.stringify(step.cpuSecondsPerSecond)}`);
+    console.log(`step ${rate} lines/s: ${step.keptUp ? 'kept up' : 'fell behind'}; received ${step.receivedLines}/${step.sentLines} (kernel drops ${step.kernelDroppedDatagrams} datagrams), stored ${step.storedLines}, spooled ${step.spooledBatches}, caught up ${step.catchUpMs} ms after the load; cpu/s ${JSON.stringify(step.cpuSecondsPerSecond)}`);
     if (!step.keptUp) break;
   }
   const best = steps.filter((s) => s.keptUp).at(-1);
   const sustained = best ? await runAt(stack, best.rate, SECONDS) : undefined;
-  if (sustained) console.log(`sustained ${sustained.rate} lines/s for ${SECONDS} s: ${sustained.keptUp ? 'kept up' : 'fell behind'}; visible after p50 ${sustained.visibilityMs.p50} ms, max ${sustained.visibilityMs.max} ms; cpu/s ${JSON.stringify(sustained.cpuSecondsPerSecond)}`);
+  if (sustained) console.log(`sustained ${sustained.rate} lines/s for ${SECONDS} s: ${sustained.keptUp ? 'kept up' : 'fell behind'}; received ${sustained.receivedLines}/${sustained.sentLines} (kernel drops ${sustained.kernelDroppedDatagrams}), stored ${sustained.storedLines}, spooled ${sustained.spooledBatches}; visible after p50 ${sustained.visibilityMs.p50} ms, max ${sustained.visibilityMs.max} ms; cpu/s ${JSON.stringify(sustained.cpuSecondsPerSecond)}`);
   const latency = await queryLatency(query);
   console.log(`query latency from InfluxDB (closed hour, ${sustained?.storedLines ?? 0}+ samples of 10 keys): ${JSON.stringify(latency)}`);
 
