@@ -35,7 +35,8 @@ export interface PartitionWorkerOptions {
   readonly flushIntervalMs: number;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  readonly onFlushed: (outcome: { report?: FlushReport; error?: Error; valuesApplied: number; seriesInMemory: number }) => void;
+  /** Records the flush in /metrics; `source` names this partition among the process's. */
+  readonly onFlushed: (outcome: { report?: FlushReport; error?: Error; valuesApplied: number; seriesInMemory: number }, source: string) => void;
   /** Fault tests: die right after a store write that held rows, before acknowledging. */
   readonly exitAfterStoreWrite?: boolean;
 }
@@ -92,17 +93,20 @@ export class PartitionWorker {
   async flush(): Promise<void> {
     const acks = this.toAck;
     this.toAck = [];
+    const counts = () => ({ valuesApplied: this.rollup.valuesApplied, seriesInMemory: this.rollup.seriesInMemory });
+    let report: FlushReport;
     try {
-      const report = await this.rollup.flush();
-      this.options.onFlushed({ report, valuesApplied: this.rollup.valuesApplied, seriesInMemory: this.rollup.seriesInMemory });
-      for (const { row, reason } of report.rejected) await this.deadLetterRow(row, reason);
+      report = await this.rollup.flush();
     } catch (err) {
       this.toAck = acks.concat(this.toAck);
-      this.options.onFlushed({ error: err as Error, valuesApplied: this.rollup.valuesApplied, seriesInMemory: this.rollup.seriesInMemory });
+      this.options.onFlushed({ error: err as Error, ...counts() }, this.writer);
       throw err;
     }
     if (this.options.exitAfterStoreWrite && acks.length > 0) process.kill(process.pid, 'SIGKILL');
+    // written: acknowledge first, so nothing after this (metrics, dead letters) can hold acks back
     for (const m of acks) m.ack();
+    this.options.onFlushed({ report, ...counts() }, this.writer);
+    for (const { row, reason } of report.rejected) await this.deadLetterRow(row, reason);
   }
 
   async stop(): Promise<void> {
@@ -144,7 +148,8 @@ export class PartitionWorker {
         return;
       } catch (err) {
         if (this.stopping) throw err;
-        this.options.logger.warn({ err: (err as Error).message, seq }, 'could not apply a batch; retrying');
+        this.options.metrics.storeReadErrors.inc();
+        this.options.logger.warn({ err: (err as Error).message, seq }, 'could not read the store to apply a batch; retrying');
         await new Promise((r) => setTimeout(r, APPLY_RETRY_MS));
       }
     }

@@ -92,6 +92,22 @@ async function expectExactStatistics(): Promise<void> {
   }
 }
 
+/** Every batch applied is also acknowledged: each worker's partitions drain to nothing pending. */
+async function expectAllAcknowledged(): Promise<void> {
+  await eventually(async () => {
+    let pending = 0;
+    let partitions = 0;
+    for (const w of workers) {
+      const text = await (await fetch(`http://127.0.0.1:${w.httpPort}/metrics`)).text();
+      for (const m of text.matchAll(/^hourglass_consumer_pending_messages\{partition="\d+"\} (\d+)$/gm)) {
+        partitions++;
+        pending += Number(m[1]);
+      }
+    }
+    return partitions === 4 && pending === 0 ? true : undefined;
+  }, 'every batch to be acknowledged on all 4 partitions', 15_000);
+}
+
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-distributed-'));
   nats = await startNatsServer();
@@ -107,10 +123,11 @@ afterAll(async () => {
 });
 
 describe('distributed: 2 gateways, 2 rollup workers, NATS JetStream', () => {
-  it('every statistic is exact', async () => {
+  it('every statistic is exact, and every batch is acknowledged', async () => {
     await sendSome(200);
     await waitForGatewaysToReceive(2000);
     await expectExactStatistics();
+    await expectAllAcknowledged();
   });
 
   it('a rollup worker SIGKILLed mid-stream and restarted: no loss, no double count', async () => {
@@ -176,5 +193,6 @@ describe('distributed: 2 gateways, 2 rollup workers, NATS JetStream', () => {
     await waitForGatewaysToReceive(sequence);
     await nats.restart();
     await expectExactStatistics();
+    await expectAllAcknowledged();
   }, 120_000);
 });

@@ -93,6 +93,13 @@ export async function startRollupRole(config: Config, store: RollupStore, logger
   const metrics = createMetrics();
   const log = logger.child({ component: 'rollup' });
   const nc = await connectNats(nats.url, `hourglass-rollup-${process.pid}`);
+  metrics.natsConnected.set(1);
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') metrics.natsConnected.set(0);
+      else if (status.type === 'reconnect') metrics.natsConnected.set(1);
+    }
+  })();
   const jsm = await jetstreamManager(nc);
   await ensureStreams(jsm, nats);
   const js = jetstream(nc);

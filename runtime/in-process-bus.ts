@@ -22,13 +22,20 @@ export interface InProcessBus extends BatchPublisher {
   close(): Promise<void>;
 }
 
-/** Records a rollup flush in /metrics. */
-export function recordFlush(metrics: Metrics, logger: Logger): (outcome: FlushOutcome) => void {
-  let applied = 0;
-  return (outcome) => {
-    metrics.rollupValuesApplied.inc(outcome.valuesApplied - applied);
-    applied = outcome.valuesApplied;
-    metrics.rollupSeries.set(outcome.seriesInMemory);
+/**
+ * Records rollup flushes in /metrics. Several rollups may report through one recorder (a worker
+ * owning several partitions): each keeps its own running totals, named by `source`.
+ */
+export function recordFlush(metrics: Metrics, logger: Logger): (outcome: FlushOutcome, source?: string) => void {
+  const applied = new Map<string, number>();
+  const series = new Map<string, number>();
+  return (outcome, source = '') => {
+    metrics.rollupValuesApplied.inc(Math.max(0, outcome.valuesApplied - (applied.get(source) ?? 0)));
+    applied.set(source, outcome.valuesApplied);
+    series.set(source, outcome.seriesInMemory);
+    let total = 0;
+    for (const n of series.values()) total += n;
+    metrics.rollupSeries.set(total);
     if (outcome.error) {
       metrics.storeWriteErrors.inc();
       logger.error({ err: outcome.error.message }, 'store write failed; retrying at the next flush');

@@ -45,6 +45,7 @@ export function createMetrics() {
     rollupFlushDuration: new Histogram({ name: 'hourglass_rollup_flush_duration_seconds', help: 'Time of one rollup flush, store write included', buckets: FAST_SECONDS, registers }),
     storeWriteDuration: new Histogram({ name: 'hourglass_store_write_duration_seconds', help: 'Time of one store write (one transaction)', buckets: FAST_SECONDS, registers }),
     storeRowsWritten: new Counter({ name: 'hourglass_store_rows_written_total', help: 'Rollup rows written', registers }),
+    storeReadErrors: new Counter({ name: 'hourglass_store_read_errors_total', help: 'Store reads that failed (the batch waits and is retried)', registers }),
     storeWriteErrors: new Counter({ name: 'hourglass_store_write_errors_total', help: 'Store writes that failed (retried at the next flush)', registers }),
     queryDuration: new Histogram({ name: 'hourglass_query_duration_seconds', help: 'Query API time, by stat and status', labelNames: ['stat', 'status'] as const, buckets: FAST_SECONDS, registers }),
   };
