@@ -83,7 +83,7 @@ export class PartitionWorker {
     this.timer = setInterval(() => void this.flush().catch(() => undefined), flushIntervalMs);
     this.options.logger.info({ partition, watermark: this.watermark }, 'rollup partition started');
     const lag = async () => {
-      const info = await consumer.info(true).catch(() => undefined);
+      const info = await consumer.info(false).catch(() => undefined); // false: ask the server, not the cache
       if (info) this.options.metrics.consumerPending.set({ partition: String(partition) }, info.num_pending + info.num_ack_pending);
     };
     this.lagTimer = setInterval(() => void lag(), flushIntervalMs);
