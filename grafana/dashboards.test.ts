@@ -364,9 +364,10 @@ beforeAll(async () => {
   await influx.restart();
 
   // 7. Points influxd refuses for good: new names until the tag "name" is past its limit.
-  for (let i = 0; !(await rateSeen('hourglass_store_points_rejected_total')); i++) {
-    if (i === 60) throw new Error('Prometheus never saw influxd refuse a point');
-    const key = `grafana.overflow.${i}`;
+  let overflow = 0;
+  for (; (await sumOver(workers, 'hourglass_store_points_rejected_total')) === 0; overflow++) {
+    if (overflow === 60) throw new Error('influxd never refused a point');
+    const key = `grafana.overflow.${overflow}`;
     await sendUdp(gateway.statsdPort, `${key}:1|ms`);
     await eventually(
       async () => ((await storedCount(key)) === 1 || (await sumOver(workers, 'hourglass_store_points_rejected_total')) > 0 ? true : undefined),
@@ -374,6 +375,11 @@ beforeAll(async () => {
       20_000,
     );
   }
+  // keep sending refused names while Prometheus scrapes, until its rate shows them
+  await eventually(async () => {
+    await sendUdp(gateway.statsdPort, `grafana.overflow.${overflow++}:1|ms`);
+    return (await rateSeen('hourglass_store_points_rejected_total')) ? true : undefined;
+  }, 'Prometheus to see influxd refuse points', 30_000);
 
   // 8. Query API traffic: every stat, a 404 and a 400, repeated until rates have seen them.
   const queries = async () => {

@@ -1,6 +1,6 @@
 /**
  * The distributed roles over a real nats-server and a real influxd (the 1.x API, INFLUX_API=v1):
- * gateway -> JetStream -> 2 rollup workers -> InfluxDB -> query. Every statistic compared with
+ * 2 gateways -> JetStream -> 2 rollup workers -> InfluxDB -> query. Every statistic compared with
  * values computed here, after influxd is down for 30 s and around a point influxd refuses.
  */
 import fs from 'node:fs';
@@ -23,7 +23,7 @@ let root: string;
 const processes = new Set<HourglassProcess>();
 const sent = new Map<string, number[]>();
 let sequence = 0;
-let gateway: HourglassProcess;
+let gateways: HourglassProcess[];
 let workers: HourglassProcess[];
 let query: HourglassProcess;
 
@@ -48,9 +48,13 @@ async function send(keys: readonly string[], lines: number): Promise<void> {
       (sent.get(key) ?? (sent.set(key, []).get(key) as number[])).push(value);
       batch.push(`${key}:${value}|ms|T${HOUR_SEC + (n % 3600)}`);
     }
-    await sendUdp(gateway.statsdPort, batch.join('\n'));
+    await sendUdp(gateways[(start / 10) % gateways.length].statsdPort, batch.join('\n'));
   }
-  await eventually(async () => ((await metricValue(gateway.httpPort, /hourglass_lines_received_total\{transport="udp"\} (\d+)/)) >= sequence ? true : undefined), 'the gateway to receive every line');
+  await eventually(async () => {
+    let received = 0;
+    for (const g of gateways) received += await metricValue(g.httpPort, /hourglass_lines_received_total\{transport="udp"\} (\d+)/);
+    return received >= sequence ? true : undefined;
+  }, 'the gateways to receive every line');
 }
 
 async function expectExact(keys: readonly string[]): Promise<void> {
@@ -74,7 +78,7 @@ const KEYS = ['flux.a', 'flux.b', 'flux.c', 'flux.d'];
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-influx-'));
   [nats, influx] = await Promise.all([startNatsServer(), startInfluxd({ maxValuesPerTag: MAX_VALUES_PER_TAG })]);
-  gateway = await role('gateway', { DATA_DIR: path.join(root, 'gw') });
+  gateways = [await role('gateway', { DATA_DIR: path.join(root, 'gw1'), GATEWAY_ID: 'gw1' }), await role('gateway', { DATA_DIR: path.join(root, 'gw2'), GATEWAY_ID: 'gw2' })];
   workers = [await role('rollup', { DATA_DIR: path.join(root, 'w0'), ROLLUP_PARTITIONS: '0' }), await role('rollup', { DATA_DIR: path.join(root, 'w1'), ROLLUP_PARTITIONS: '1' })];
   query = await role('query', { DATA_DIR: path.join(root, 'q') });
 }, 60_000);
