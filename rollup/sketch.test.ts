@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom as random } from '../compat-tests/data-sets.js';
 import { exactQuantile } from './quantile.js';
 import { RELATIVE_ACCURACY, Sketch } from './sketch.js';
-
-/** Deterministic generator (mulberry32): tests inject their randomness. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const DATASETS: Record<string, (r: () => number) => number> = {
   uniform: (r) => r() * 1000,
