@@ -2,7 +2,7 @@
  * What a test asks a StatsD client to do, as plain data: the Node test drives hot-shots with it,
  * the scripts in clients/ read it as JSON on stdin. The same list gives the expected samples.
  */
-import { seededRandom } from './data-sets.js';
+import { seededRandom } from '../test-support/random.js';
 import { gaugeReadings, weighted, type GaugeUpdate, type WeightedSample } from './expected-stats.js';
 
 export type Tags = Readonly<Record<string, string>>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { seededRandom as random } from '../compat-tests/data-sets.js';
+import { seededRandom as random } from '../test-support/random.js';
 import { exactQuantile } from './quantile.js';
 import { RELATIVE_ACCURACY, Sketch } from './sketch.js';
 

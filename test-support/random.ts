@@ -1,0 +1,13 @@
+/** Randomness for tests is injected and seeded, so every run sees the same values. */
+
+/** mulberry32: a tiny seeded PRNG, so every run sends the same values. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
