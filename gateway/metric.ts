@@ -7,9 +7,6 @@
 export const METRIC_TYPES = ['c', 'g', 'ms', 'h', 'd', 's'] as const;
 export type MetricType = (typeof METRIC_TYPES)[number];
 
-/** Types whose every value is a sample of the hourly statistics (SPEC §3). */
-export const VALUE_TYPES: readonly MetricType[] = ['ms', 'h', 'd'];
-
 /** Small wire codes for the bus and the store. */
 export const TYPE_CODE: Readonly<Record<MetricType, number>> = { c: 1, g: 2, ms: 3, h: 4, d: 5, s: 6 };
 export const TYPE_BY_CODE: readonly (MetricType | undefined)[] = [undefined, 'c', 'g', 'ms', 'h', 'd', 's'];

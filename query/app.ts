@@ -10,7 +10,7 @@ import type { Clock } from '../runtime/clock.js';
 import type { Metrics } from '../runtime/metrics.js';
 import { METRIC_TYPES, SECONDS_PER_HOUR, type MetricType } from '../gateway/index.js';
 import { StoreUnavailableError, type RollupReader, type RollupRow } from '../rollup/schema.js';
-import { PROBLEMS, ProblemError, fail, problem, type Problem } from './errors.js';
+import { ProblemError, fail, problem, type Problem } from './errors.js';
 import { FAMILY_OF, STATS, computeStatistic, isQuantile, rowsAreExact, type Stat } from './statistics.js';
 
 export interface QueryAppOptions {
@@ -195,4 +195,3 @@ function registerQueryRoute(app: FastifyInstance, reader: RollupReader, options:
   });
 }
 
-export { PROBLEMS };

@@ -1,5 +1,3 @@
-import http from 'node:http';
-import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchBuilder, LineParser, decodeBatch, encodeBatch } from '../gateway/index.js';
 import { encodeTagValue } from '../rollup/influx-line-protocol.js';
@@ -15,6 +13,7 @@ import { buildQueryApp } from './app.js';
 import { rowsOfNameHourFlux } from './flux.js';
 import { StoreRejectedError } from '../rollup/schema.js';
 import { openInfluxReader } from './influx-reader.js';
+import { recordingServer } from '../test-support/recording-server.js';
 
 const H = Date.UTC(2026, 10, 22, 21) / 1000;
 const clock = new ManualClock(H * 1000 + 30 * 60_000);
@@ -128,20 +127,12 @@ const keyCells = (r: { name: string; tags: string; type: string; writer: string 
 
 /** A server answering the queued answers in turn, recording each request. */
 async function fakeInflux2(answers: { status: number; body: string }[]) {
-  const requests: { url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      requests.push({ url: req.url ?? '', headers: req.headers, body });
-      const answer = answers.shift() ?? { status: 500, body: 'no answer queued' };
-      res.writeHead(answer.status, { 'content-type': answer.status === 200 ? 'text/csv; charset=utf-8' : 'application/json' }).end(answer.body);
-    });
+  const server = await recordingServer(() => {
+    const answer = answers.shift() ?? { status: 500, body: 'no answer queued' };
+    return { ...answer, contentType: answer.status === 200 ? 'text/csv; charset=utf-8' : 'application/json' };
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  const config: InfluxConfig = { url, api: 'v2', token: 'secret', org: 'my org', bucket: 'hour&glass', database: undefined };
-  return { reader: openInfluxReader(config), requests, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  const config: InfluxConfig = { url: server.url, api: 'v2', token: 'secret', org: 'my org', bucket: 'hour&glass', database: undefined };
+  return { reader: openInfluxReader(config), requests: server.requests, close: server.close };
 }
 
 const row = (p: Partial<RollupRow>): RollupRow => ({

@@ -1,4 +1,3 @@
-import http from 'node:http';
 import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +12,7 @@ import { startInfluxd, type Influxd } from '../test-support/servers.js';
 import { chunkLine, decodeTagValue, encodeTagValue, rowLine } from './influx-line-protocol.js';
 import { StoreRejectedError } from './schema.js';
 import { bodies, openInfluxStore, type InfluxStore } from './influx-store.js';
+import { recordingServer } from '../test-support/recording-server.js';
 import { Rollup } from './rollup.js';
 import { StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow, type RollupStore } from './schema.js';
 import { SqliteStore, openDatabase } from './sqlite-store.js';
@@ -277,19 +277,8 @@ describe('InfluxDB 1.6 over the v1 API', () => {
 });
 
 /** An HTTP server answering every request with `status`, recording what it got. */
-async function fakeInflux(status: number, answer = '') {
-  const requests: { url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      requests.push({ url: req.url ?? '', headers: req.headers, body });
-      res.writeHead(status, { 'content-type': 'application/json' }).end(answer);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  return { url, requests, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+function fakeInflux(status: number, answer = '') {
+  return recordingServer(() => ({ status, body: answer }));
 }
 
 const v2 = (url: string): InfluxConfig => ({ url, api: 'v2', token: 't0k"en', org: 'my org', bucket: 'hour&glass', database: undefined });

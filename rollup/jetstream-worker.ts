@@ -41,7 +41,7 @@ export interface PartitionWorkerOptions {
   readonly exitAfterStoreWrite?: boolean;
 }
 
-export const writerOf = (partition: number) => `p${partition}`;
+const writerOf = (partition: number) => `p${partition}`;
 
 export class PartitionWorker {
   private readonly rollup: Rollup;

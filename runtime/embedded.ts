@@ -43,11 +43,11 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
   let bus: InProcessBus;
   let directStore: SqliteStore | undefined;
   if (options.rollupThread ?? true) {
-    bus = new ThreadBus({ dataDir: config.dataDir, flushIntervalMs: config.flushIntervalMs, writer: EMBEDDED_WRITER }, onFlushed, metrics, logger.child({ component: 'bus' }));
+    bus = new ThreadBus({ dataDir: config.dataDir, flushIntervalMs: config.flushIntervalMs, writer: EMBEDDED_WRITER }, onFlushed, clock, metrics, logger.child({ component: 'bus' }));
   } else {
     directStore = new SqliteStore(openDatabase(config.dataDir));
     const rollup = new Rollup({ store: directStore, writer: EMBEDDED_WRITER, clock });
-    bus = new DirectBus(new RollupService(rollup, config.flushIntervalMs, onFlushed), metrics, logger.child({ component: 'bus' }));
+    bus = new DirectBus(new RollupService(rollup, config.flushIntervalMs, onFlushed), clock, metrics, logger.child({ component: 'bus' }));
   }
 
   const gateway = new Gateway(gatewayOptions(config, { clock, publisher: bus, metrics, logger: logger.child({ component: 'gateway' }) }));

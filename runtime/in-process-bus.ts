@@ -10,6 +10,7 @@ import { encodeBatch, type SeriesBatch } from '../gateway/index.js';
 import type { BatchPublisher, DropReason } from '../gateway/gateway.js';
 import type { FlushOutcome, RollupService } from '../rollup/rollup-service.js';
 import type { FromRollupThread, RollupThreadData, ToRollupThread } from '../rollup/rollup-thread.js';
+import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
@@ -58,6 +59,7 @@ export function recordFlush(metrics: Metrics, logger: Logger): (outcome: FlushOu
 abstract class BoundedBus {
   protected pending = 0;
   constructor(
+    protected readonly clock: Clock,
     protected readonly metrics: Metrics,
     protected readonly logger: Logger,
   ) {}
@@ -87,16 +89,17 @@ abstract class BoundedBus {
 export class DirectBus extends BoundedBus implements InProcessBus {
   constructor(
     private readonly service: RollupService,
+    clock: Clock,
     metrics: Metrics,
     logger: Logger,
   ) {
-    super(metrics, logger);
+    super(clock, metrics, logger);
   }
 
   publish(series: readonly SeriesBatch[], values: number, endOfInterval: boolean): DropReason | undefined {
     const refused = this.admit(values);
     if (refused !== undefined) return refused;
-    this.service.accept(encodeBatch(series, Date.now()), endOfInterval).then(
+    this.service.accept(encodeBatch(series, this.clock.nowMs()), endOfInterval).then(
       () => this.applied(values, undefined),
       (err: Error) => this.applied(values, err.message),
     );
@@ -120,8 +123,8 @@ export class ThreadBus extends BoundedBus implements InProcessBus {
   private nextId = 1;
   private exited: Error | undefined;
 
-  constructor(data: RollupThreadData, onFlushed: (outcome: FlushOutcome) => void, metrics: Metrics, logger: Logger) {
-    super(metrics, logger);
+  constructor(data: RollupThreadData, onFlushed: (outcome: FlushOutcome) => void, clock: Clock, metrics: Metrics, logger: Logger) {
+    super(clock, metrics, logger);
     this.worker = new Worker(new URL('../rollup/rollup-thread.js', import.meta.url), { workerData: data });
     this.worker.on('message', (m: FromRollupThread) => {
       if (m.kind === 'applied') this.applied(this.valuesInFlight.shift() ?? 0, m.error);
@@ -147,7 +150,7 @@ export class ThreadBus extends BoundedBus implements InProcessBus {
     const refused = this.admit(values);
     if (refused !== undefined) return refused;
     this.valuesInFlight.push(values);
-    const bytes = encodeBatch(series, Date.now());
+    const bytes = encodeBatch(series, this.clock.nowMs());
     const message: ToRollupThread = { kind: 'batch', bytes, endOfInterval };
     this.worker.postMessage(message, [bytes.buffer as ArrayBuffer]);
     return undefined;
