@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ManualClock } from '../runtime/clock.js';
+import { ManualClock } from '../core/index.js';
 import { parseConfig } from '../runtime/config.js';
 import { startEmbedded, type RunningHourglass } from '../runtime/embedded.js';
 

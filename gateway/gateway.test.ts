@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../runtime/clock.js';
+import { ManualClock } from '../core/index.js';
 import { parseConfig } from '../runtime/config.js';
 import { startEmbedded, type RunningHourglass } from '../runtime/embedded.js';
 

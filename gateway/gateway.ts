@@ -10,52 +10,25 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { isAscii, isUtf8 } from 'node:buffer';
-import type { Clock } from '../runtime/clock.js';
-import type { Config, HostPort } from '../runtime/config.js';
-import { RateLimitedLog, type Logger } from '../runtime/logger.js';
-import type { Metrics } from '../runtime/metrics.js';
-import { BatchBuilder, type SeriesBatch } from './batch.js';
+import { MS_PER_HOUR, RateLimitedLog, type Clock, type Logger } from '../core/index.js';
+import type { BatchPublisher } from '../bus/index.js';
+import { BatchBuilder } from './batch-builder.js';
 import { LineParser, type RejectSink } from './line-parser.js';
-import { REJECT_REASONS, type RejectReason } from './metric.js';
-
-/** Why a batch did not make it onto the bus: the `reason` label of the drop counters. */
-export type DropReason = 'bus_full' | 'bus_down' | 'spool_full';
-
-/** Where batches go: the in-process bus or NATS JetStream. */
-export interface BatchPublisher {
-  /**
-   * Takes a batch (the series of one flush) without blocking the caller; returns why it was dropped instead, if
-   * it was (the gateway counts it). `endOfInterval`: the batch closes a flush interval (not a
-   * size-triggered one), so the rollup should write now.
-   */
-  publish(series: readonly SeriesBatch[], values: number, endOfInterval: boolean): DropReason | undefined;
-}
+import type { GatewayMetrics } from './metrics.js';
+import { REJECT_REASONS, type RejectReason } from './reject-reasons.js';
 
 export interface GatewayOptions {
-  readonly address: HostPort;
+  readonly address: { readonly host: string; readonly port: number };
   readonly udpRecvBufferBytes: number;
   readonly maxLineBytes: number;
   readonly maxBatchLines: number;
   readonly flushIntervalMs: number;
   readonly clock: Clock;
   readonly publisher: BatchPublisher;
-  readonly metrics: Metrics;
+  readonly metrics: GatewayMetrics;
   readonly logger: Logger;
 }
 
-/** The gateway's options from the process configuration, plus the parts each runtime supplies. */
-export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'clock' | 'publisher' | 'metrics' | 'logger'>): GatewayOptions {
-  return {
-    address: config.statsdAddress,
-    udpRecvBufferBytes: config.udpRecvBufferBytes,
-    maxLineBytes: config.maxLineBytes,
-    maxBatchLines: config.maxBatchLines,
-    flushIntervalMs: config.flushIntervalMs,
-    ...parts,
-  };
-}
-
-const MS_PER_HOUR = 3_600_000;
 const EXCERPT_CHARS = 120;
 
 class RejectCounter implements RejectSink {
@@ -133,14 +106,9 @@ export class Gateway {
     if (this.batch.size === 0) return;
     const started = performance.now();
     const values = this.batch.size;
-    const { metrics } = this.options;
-    const dropped = this.options.publisher.publish(this.batch.take(), values, endOfInterval);
-    // the publisher counts what it publishes (for JetStream, on the ack)
-    if (dropped !== undefined) {
-      metrics.batchesDropped.inc({ reason: dropped });
-      metrics.batchValuesDropped.inc({ reason: dropped }, values);
-    }
-    metrics.gatewayFlushDuration.observe((performance.now() - started) / 1000);
+    // the publisher counts what it publishes (for JetStream, on the ack) and what it drops
+    this.options.publisher.publish(this.batch.take(), values, endOfInterval);
+    this.options.metrics.gatewayFlushDuration.observe((performance.now() - started) / 1000);
   }
 
   /** Copies the hot-path counters into prom-client (called at flush and before each scrape). */

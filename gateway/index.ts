@@ -1,3 +1,9 @@
-export { BatchBuilder, BatchDecodeError, decodeBatch, encodeBatch, type DecodedBatch, type SeriesBatch } from './batch.js';
-export { LineParser, type RejectSink, type SampleSink } from './line-parser.js';
-export { METRIC_TYPES, REJECT_REASONS, SECONDS_PER_HOUR, TYPE_CODE, hourStartSec, type MetricType, type RejectReason } from './metric.js';
+/**
+ * gateway/: StatsD in (UDP and TCP listeners, the line parser, the batch builder) and out to a
+ * bus publisher.
+ */
+export { BatchBuilder } from './batch-builder.js';
+export { Gateway, type GatewayOptions } from './gateway.js';
+export { LineParser, parseDecimal, type RejectSink, type SampleSink } from './line-parser.js';
+export { TRANSPORTS, createGatewayMetrics, readUdpKernelDrops, type GatewayMetrics } from './metrics.js';
+export { REJECT_REASONS, type RejectReason } from './reject-reasons.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LineParser, parseDecimal, type SampleSink } from './line-parser.js';
-import type { MetricType, RejectReason } from './metric.js';
+import type { MetricType } from '../core/index.js';
+import type { RejectReason } from './reject-reasons.js';
 
 const HOUR = 1_795_381_200; // 2026-11-22T21:00:00Z
 const T_HOUR = 1_700_000_000 - (1_700_000_000 % 3600);

@@ -7,7 +7,8 @@
  * substrings it hands on (name, tags). A whole line is validated before any of its values is
  * emitted, so a bad packed value rejects its line and nothing else.
  */
-import { hourStartSec, type MetricType, type RejectReason } from './metric.js';
+import { hourStartSec, type MetricType } from '../core/index.js';
+import type { RejectReason } from './reject-reasons.js';
 
 export interface SampleSink {
   /**

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeTagValue } from '../rollup/influx-line-protocol.js';
+import { encodeTagValue } from '../store/influx-line-protocol.js';
 import { eventually, getJson, sendUdp, startHourglass, type HourglassProcess } from '../test-support/hourglass-process.js';
 import { startInfluxd, startNatsServer, startPrometheus, type Influxd, type NatsServer, type Prometheus } from '../test-support/servers.js';
 import {

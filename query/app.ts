@@ -1,33 +1,27 @@
 /**
- * The HTTP API (SPEC §4, §6): GET /<key>/<stat_type>/<date>/<hour>, /metrics, /healthz.
+ * The query API (SPEC §4): GET /<key>/<stat_type>/<date>/<hour>, over the store's reader only.
  *
- * Built by a function and listened on elsewhere, so tests use app.inject(). Every parameter is
+ * Built by a function and listened on elsewhere (runtime/ adds /metrics, /healthz and, in the
+ * all role, the ingest routes to the same app), so tests use app.inject(). Every parameter is
  * validated as a string with explicit rules: no schema coercion, which would take `1e1`, `0x0A`,
  * `13.0` or `-0` for an hour.
  */
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import type { Clock } from '../runtime/clock.js';
-import type { Metrics } from '../runtime/metrics.js';
-import { METRIC_TYPES, SECONDS_PER_HOUR, type MetricType } from '../gateway/index.js';
-import { StoreUnavailableError, type RollupReader, type RollupRow } from '../rollup/schema.js';
-import { ProblemError, fail, problem, type Problem } from './errors.js';
+import { METRIC_TYPES, RETRY_AFTER_SEC, SECONDS_PER_HOUR, fail, hourEndMs, installProblemHandlers, problem, sendProblem, type Clock, type MetricType } from '../core/index.js';
+import { StoreUnavailableError, type RollupReader, type RollupRow } from '../store/index.js';
+import type { QueryMetrics } from './metrics.js';
 import { FAMILY_OF, STATS, computeStatistic, isQuantile, rowsAreExact, type Stat } from './statistics.js';
 
 export interface QueryAppOptions {
-  /** The store to answer from; undefined for roles that serve only /metrics and /healthz. */
-  readonly reader: RollupReader | undefined;
+  readonly reader: RollupReader;
   readonly clock: Clock;
-  readonly metrics: Metrics;
+  readonly metrics: QueryMetrics;
   readonly flushIntervalMs: number;
   readonly maxKeyBytes: number;
-  /** Called before /metrics renders, to bring hot-path counters up to date. */
-  readonly beforeScrape?: () => void;
-  /** False once the process is shutting down or a part of it has failed. */
-  readonly healthy?: () => boolean;
 }
 
-/** Seconds a client should wait before retrying when the store is unreachable. */
-const RETRY_AFTER_SEC = 5;
+/** What the query API serves, for the not-found answer. */
+export const QUERY_API_HINT = 'the query API is GET /<key>/<stat_type>/<YYYY-MM-DD>/<hour>';
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const HOUR = /^\d{1,2}$/;
 const QUERY_PARAMS = ['tag', 'type'];
@@ -37,12 +31,6 @@ interface Params {
   stat: string;
   date: string;
   hour: string;
-}
-
-function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
-  if (p.status === 503) reply.header('retry-after', String(RETRY_AFTER_SEC));
-  if (p.status === 405) reply.header('allow', 'GET, HEAD');
-  return reply.code(p.status).type('application/problem+json').send(p);
 }
 
 function validateKey(key: string, maxKeyBytes: number): void {
@@ -119,41 +107,28 @@ export function buildQueryApp(options: QueryAppOptions): FastifyInstance {
     // errors raised before routing (a malformed percent-encoding...) get problem+json too
     frameworkErrors: (err, _request, reply) => sendProblem(reply, problem('HG_BAD_REQUEST', err.message)),
   });
-
-  app.setErrorHandler((err, request, reply) => {
-    if (err instanceof ProblemError) return sendProblem(reply, err.problem);
-    if (err instanceof StoreUnavailableError) return sendProblem(reply, problem('HG_STORE_UNAVAILABLE', `the store did not answer: ${err.message}; retry in ${RETRY_AFTER_SEC} s`));
-    const status = (err as { statusCode?: number }).statusCode;
-    if (status !== undefined && status >= 400 && status < 500) return sendProblem(reply, problem('HG_BAD_REQUEST', (err as Error).message));
-    request.log.error({ err }, 'query failed');
-    return sendProblem(reply, problem('HG_INTERNAL', 'the query failed; see the server log'));
-  });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, problem('HG_NOT_FOUND', `no resource at ${request.method} ${request.url.slice(0, 200)}; the query API is GET /<key>/<stat_type>/<YYYY-MM-DD>/<hour>`)),
-  );
+  installProblemHandlers(app, QUERY_API_HINT);
 
   app.addHook('onResponse', async (request, reply) => {
     const stat = (request as { hgStat?: string }).hgStat;
     if (stat !== undefined) metrics.queryDuration.observe({ stat, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
-  app.get('/healthz', async (_request, reply) => {
-    const ok = options.healthy?.() ?? true;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
-  });
-
-  app.get('/metrics', async (_request, reply) => {
-    options.beforeScrape?.();
-    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-
-  if (reader !== undefined) registerQueryRoute(app, reader, options);
+  registerQueryRoute(app, reader, options);
   const notAllowed = async (_request: unknown, reply: FastifyReply) =>
     sendProblem(reply, problem('HG_METHOD_NOT_ALLOWED', 'the query API answers GET and HEAD only'));
-  for (const url of ['/:key/:stat/:date/:hour', '/metrics', '/healthz']) {
-    app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url, handler: notAllowed });
-  }
+  app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url: '/:key/:stat/:date/:hour', handler: notAllowed });
   return app;
+}
+
+/** The store could not be read: 503 with Retry-After (SPEC §4). */
+async function fromStore<T>(read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (err) {
+    if (err instanceof StoreUnavailableError) fail('HG_STORE_UNAVAILABLE', `the store did not answer: ${err.message}; retry in ${RETRY_AFTER_SEC} s`);
+    throw err;
+  }
 }
 
 function registerQueryRoute(app: FastifyInstance, reader: RollupReader, options: QueryAppOptions): void {
@@ -168,7 +143,7 @@ function registerQueryRoute(app: FastifyInstance, reader: RollupReader, options:
     const filters = validateQuery(request.query);
     const hourSec = dayStartSec + hour * SECONDS_PER_HOUR;
 
-    const rows = selectRows(await reader.rows(key, hourSec), filters);
+    const rows = selectRows(await fromStore(reader.rows(key, hourSec)), filters);
     if (rows.length === 0) fail('HG_NO_DATA', `no samples of ${JSON.stringify(key)}${filters.tags.length ? ` with tags ${filters.tags.join(',')}` : ''} in ${date} hour ${hour} (UTC)`);
     const families = [...new Set(rows.map((r) => FAMILY_OF[r.type]))];
     if (families.length > 1) {
@@ -178,8 +153,7 @@ function registerQueryRoute(app: FastifyInstance, reader: RollupReader, options:
     if (rows[0].type === 's' && stat !== 'count') fail('HG_STAT_NOT_APPLICABLE', `${JSON.stringify(key)} is a set: only count (distinct members) applies`);
 
     const needsChunks = (isQuantile(stat) || rows[0].type === 's') && rowsAreExact(rows);
-    const result = computeStatistic(stat, rows, needsChunks ? await reader.chunks(rows) : null);
-    const hourEndMs = (hourSec + SECONDS_PER_HOUR) * 1000;
+    const result = computeStatistic(stat, rows, needsChunks ? await fromStore(reader.chunks(rows)) : null);
     return {
       key,
       stat,
@@ -190,7 +164,7 @@ function registerQueryRoute(app: FastifyInstance, reader: RollupReader, options:
       exact: result.exact,
       ...(result.relativeError !== undefined ? { relative_error: result.relativeError } : {}),
       // the hour is over and its last samples have had time to be flushed (SPEC §4)
-      complete: clock.nowMs() >= hourEndMs + 2 * flushIntervalMs,
+      complete: clock.nowMs() >= hourEndMs(hourSec) + 2 * flushIntervalMs,
     };
   });
 }

@@ -2,11 +2,8 @@
  * From stored rows to one statistic (SPEC §4). Pure: the caller fetches rows and, when the
  * answer can be exact, their raw chunks.
  */
-import type { MetricType } from '../gateway/index.js';
-import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow } from '../rollup/schema.js';
-import { exactQuantile } from '../rollup/quantile.js';
-import { DISTINCT_RELATIVE_ERROR, DistinctCounter } from '../rollup/distinct-counter.js';
-import { RELATIVE_ACCURACY, Sketch } from '../rollup/sketch.js';
+import { DISTINCT_RELATIVE_ERROR, DistinctCounter, RELATIVE_ACCURACY, Sketch, exactQuantile, type MetricType } from '../core/index.js';
+import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow } from '../store/index.js';
 
 export const STATS = ['average', 'min', 'max', 'median', 'count', 'sum', 'p90', 'p95', 'p99'] as const;
 export type Stat = (typeof STATS)[number];

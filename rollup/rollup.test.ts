@@ -2,15 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BatchBuilder, LineParser, decodeBatch, encodeBatch } from '../gateway/index.js';
-import { computeStatistic, rowsAreExact, type Stat } from '../query/statistics.js';
-import { ManualClock } from '../runtime/clock.js';
-import { exactQuantile } from './quantile.js';
+import { DISTINCT_RELATIVE_ERROR, ManualClock, RELATIVE_ACCURACY, exactQuantile } from '../core/index.js';
+import { computeStatistic, rowsAreExact, type Stat } from '../query/index.js';
+import { EXACT_SAMPLE_LIMIT, SqliteStore, StoreRejectedError, openDatabase, type RawChunk, type RollupRow } from '../store/index.js';
+import { batchOf as linesToBatch } from '../test-support/batches.js';
 import { Rollup } from './rollup.js';
-import { EXACT_SAMPLE_LIMIT, StoreRejectedError, type RawChunk, type RollupRow } from './schema.js';
-import { DISTINCT_RELATIVE_ERROR } from './distinct-counter.js';
-import { RELATIVE_ACCURACY } from './sketch.js';
-import { SqliteStore, openDatabase } from './sqlite-store.js';
 
 const H21 = Date.UTC(2026, 10, 22, 21) / 1000;
 let dir: string;
@@ -28,11 +24,7 @@ afterEach(async () => {
 });
 
 /** StatsD text through the real parser and the bus codec, as the gateway would send it. */
-function batchOf(text: string, receiveHourSec = H21) {
-  const b = new BatchBuilder();
-  new LineParser(b, { reject: (reason, line) => expect.fail(`${reason}: ${line}`) }, 8192).parseLines(text, receiveHourSec);
-  return decodeBatch(encodeBatch(b.take(), 0));
-}
+const batchOf = (text: string, receiveHourSec = H21) => linesToBatch(text, receiveHourSec);
 
 async function stat(name: string, s: Stat, hourSec = H21, pick: (r: RollupRow) => boolean = () => true) {
   const rows = (await store.rows(name, hourSec)).filter(pick);

@@ -6,9 +6,9 @@
  * Batches and flushes run one at a time, in order (a small promise chain), so a flush never sees
  * half a batch.
  */
-import type { Clock } from '../runtime/clock.js';
-import { SECONDS_PER_HOUR, type DecodedBatch, type SeriesBatch } from '../gateway/index.js';
-import { EXACT_SAMPLE_LIMIT, StoreRejectedError, type RawChunk, type RollupRow, type RollupStore, type SeriesKey } from './schema.js';
+import { SECONDS_PER_HOUR, type Clock } from '../core/index.js';
+import type { DecodedBatch, SeriesBatch } from '../bus/index.js';
+import { EXACT_SAMPLE_LIMIT, StoreRejectedError, type RawChunk, type RollupRow, type RollupStore, type SeriesKey } from '../store/index.js';
 import { SeriesState } from './series-state.js';
 
 /** A closed hour stays in memory this long after its end, for late samples and gauge continuity. */

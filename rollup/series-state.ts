@@ -6,10 +6,8 @@
  * Memory grows with series, not samples: past the limit only the sketch grows, and it is bounded
  * in buckets (see sketch.ts).
  */
-import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow, type SeriesKey } from './schema.js';
-import { DistinctCounter } from './distinct-counter.js';
-import { Sketch } from './sketch.js';
-import type { MetricType } from '../gateway/index.js';
+import { DistinctCounter, Sketch, type MetricType } from '../core/index.js';
+import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow, type SeriesKey } from '../store/index.js';
 
 export class SeriesState implements SeriesKey {
   count = 0;

@@ -3,16 +3,14 @@
  * process.env and argv. A bad configuration exits 2 with every problem named (SPEC §2).
  */
 import { parseArgs } from 'node:util';
-import { buildQueryApp } from '../query/app.js';
-import { SqliteReader, SqliteStore, openDatabase } from '../rollup/sqlite-store.js';
-import { openInfluxReader } from '../query/influx-reader.js';
-import { openInfluxStore } from '../rollup/influx-store.js';
-import { startGatewayRole, startRollupRole } from './distributed.js';
-import { systemClock } from './clock.js';
+import { systemClock, type Logger } from '../core/index.js';
+import { openStore } from '../store/index.js';
 import { ConfigError, ROLES, SETTINGS, parseConfig, type Config } from './config.js';
 import { startEmbedded } from './embedded.js';
-import { createLogger, type Logger } from './logger.js';
-import { createMetrics } from './metrics.js';
+import { startGatewayRole } from './gateway-role.js';
+import { createLogger } from './logger.js';
+import { startQueryRole } from './query-role.js';
+import { startRollupRole } from './rollup-role.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -57,25 +55,10 @@ function startRole(config: Config, logger: Logger): Promise<{ close(): Promise<v
     case 'gateway':
       return startGatewayRole(config, logger);
     case 'rollup':
-      return startRollupRole(config, config.influx ? openInfluxStore(config.influx) : new SqliteStore(openDatabase(config.dataDir)), logger);
+      return startRollupRole(config, openStore(config, systemClock), logger);
     case 'query':
-      return startQueryOnly(config, logger);
+      return startQueryRole(config, logger);
   }
-}
-
-async function startQueryOnly(config: Config, logger: Logger) {
-  const reader = config.influx ? openInfluxReader(config.influx) : new SqliteReader(openDatabase(config.dataDir));
-  const app = buildQueryApp({ reader, clock: systemClock, metrics: createMetrics(), flushIntervalMs: config.flushIntervalMs, maxKeyBytes: config.maxLineBytes });
-  await app.listen({ host: config.httpAddress.host, port: config.httpAddress.port });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.httpAddress.port;
-  logger.info({ http: `${config.httpAddress.host}:${port}`, role: 'query', dataDir: config.dataDir }, 'hourglass listening');
-  return {
-    async close() {
-      await app.close();
-      await reader.close();
-    },
-  };
 }
 
 export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: Output = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): Promise<number> {

@@ -1,11 +1,10 @@
 import os from 'node:os';
 import path from 'node:path';
+import type { StreamSettings } from '../bus/index.js';
+import { INFLUX_APIS, type InfluxSettings } from '../store/index.js';
 
 export const ROLES = ['all', 'gateway', 'rollup', 'query'] as const;
 export type Role = (typeof ROLES)[number];
-
-export const INFLUX_APIS = ['v2', 'v1'] as const;
-export type InfluxApi = (typeof INFLUX_APIS)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -15,24 +14,8 @@ export interface HostPort {
   readonly port: number;
 }
 
-export interface InfluxConfig {
-  readonly url: string;
-  readonly api: InfluxApi;
-  readonly token: string | undefined;
-  readonly org: string | undefined;
-  readonly bucket: string | undefined;
-  readonly database: string | undefined;
-}
-
-export interface NatsConfig {
-  readonly url: string;
-  readonly stream: string;
-  readonly partitions: number;
-  readonly maxAgeSec: number;
-  readonly maxBytes: number;
-  readonly duplicateWindowSec: number;
-  readonly replicas: number;
-}
+export type InfluxConfig = InfluxSettings;
+export type NatsConfig = StreamSettings;
 
 export interface Config {
   readonly role: Role;
@@ -90,7 +73,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'MAX_BATCH_LINES', flag: 'max-batch-lines', defaultValue: '20000', help: 'a gateway batch is handed on when it holds this many values, even before the flush interval' },
   { env: 'NATS_URL', flag: 'nats-url', defaultValue: undefined, help: 'set: NATS JetStream bus; unset: in-process bus (all role only)' },
   { env: 'NATS_STREAM', flag: 'nats-stream', defaultValue: 'HOURGLASS', help: 'JetStream stream of the batches (created or updated at start)' },
-  { env: 'NATS_PARTITIONS', flag: 'nats-partitions', defaultValue: '8', help: 'bus partitions (subjects hourglass.batches.<p>); each series has one, each partition one rollup writer' },
+  { env: 'NATS_PARTITIONS', flag: 'nats-partitions', defaultValue: '8', help: 'bus partitions (subjects <NATS_STREAM>.batches.<p>); each series has one, each partition one rollup writer' },
   { env: 'NATS_MAX_AGE_SEC', flag: 'nats-max-age-sec', defaultValue: String(7 * 24 * 3600), help: 'stream retention by age' },
   { env: 'NATS_MAX_BYTES', flag: 'nats-max-bytes', defaultValue: String(10 * 1024 ** 3), help: 'stream retention by size' },
   { env: 'NATS_DUPLICATE_WINDOW_SEC', flag: 'nats-duplicate-window-sec', defaultValue: '600', help: 'JetStream de-duplication window for batch ids (covers replays of timed-out publishes)' },

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exactQuantile } from '../rollup/quantile.js';
+import { exactQuantile } from '../core/index.js';
 import { eventually, getJson, metricValue, sendUdp, startHourglass, type HourglassProcess } from '../test-support/hourglass-process.js';
 import { startInfluxd, startNatsServer, type Influxd, type NatsServer } from '../test-support/servers.js';
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exactQuantile } from '../rollup/quantile.js';
+import { exactQuantile } from '../core/index.js';
 import { eventually, getJson, metricValue, sendUdp, startHourglass, type HourglassProcess } from '../test-support/hourglass-process.js';
 import { startNatsServer, type NatsServer } from '../test-support/servers.js';
 

@@ -1,18 +1,23 @@
 /**
  * The embedded default (`npm start`, role `all` without NATS_URL): gateway, in-process bus,
- * rollup and query in one process, with the SQLite store under DATA_DIR.
+ * rollup and query in one process, with the SQLite store under DATA_DIR. The rollup runs in a
+ * worker thread (rollup-thread.ts) so the socket loop does no rollup work, or on the main thread
+ * in tests (where the compiled worker file may be absent); the same driver either way.
  */
+import { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
-import { Gateway, gatewayOptions } from '../gateway/gateway.js';
-import { buildQueryApp } from '../query/app.js';
-import { Rollup } from '../rollup/rollup.js';
-import { RollupService } from '../rollup/rollup-service.js';
-import { SqliteReader, SqliteStore, openDatabase } from '../rollup/sqlite-store.js';
-import { systemClock, type Clock } from './clock.js';
+import { InProcessBus, QueueSource, countDrop, createBusMetrics, type BusMetrics, type InProcessBatch } from '../bus/index.js';
+import { systemClock, type Clock, type Logger } from '../core/index.js';
+import { Gateway, createGatewayMetrics, readUdpKernelDrops } from '../gateway/index.js';
+import { buildQueryApp, createQueryMetrics } from '../query/index.js';
+import { Rollup, RollupDriver, RollupTelemetry, createRollupMetrics, type DriverEvents } from '../rollup/index.js';
+import { SqliteReader, SqliteStore, openDatabase } from '../store/index.js';
 import type { Config } from './config.js';
-import { DirectBus, ThreadBus, recordFlush, type InProcessBus } from './in-process-bus.js';
-import { createLogger, type Logger } from './logger.js';
-import { createMetrics, readUdpKernelDrops } from './metrics.js';
+import { gatewayOptions } from './gateway-role.js';
+import { createLogger } from './logger.js';
+import { createProcessRegistry } from './metrics.js';
+import { listen, registerOpsRoutes } from './ops-server.js';
+import type { FromRollupThread, RollupThreadData, ToRollupThread } from './rollup-thread.js';
 
 export interface StartOptions {
   readonly config: Config;
@@ -33,51 +38,119 @@ export interface RunningHourglass {
 
 const EMBEDDED_WRITER = 'embedded';
 
+/** The rollup side of the in-process bus, wherever it runs. */
+interface EmbeddedRollup {
+  deliver(batch: InProcessBatch): void;
+  /** Writes everything up to the batch of this sequence. */
+  flush(throughSeq: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Rollup on this thread. */
+function rollupHere(config: Config, clock: Clock, events: DriverEvents, bus: () => InProcessBus, logger: Logger): EmbeddedRollup {
+  const store = new SqliteStore(openDatabase(config.dataDir));
+  const source = new QueueSource(EMBEDDED_WRITER, () => bus().taken(), () => undefined);
+  const driver = new RollupDriver({ source, rollup: new Rollup({ store, writer: EMBEDDED_WRITER, clock }), store, flushIntervalMs: config.flushIntervalMs, events, logger });
+  const started = driver.start();
+  return {
+    deliver: (batch) => source.push(batch),
+    flush: async (throughSeq) => {
+      await started;
+      await driver.flush(throughSeq);
+    },
+    close: async () => {
+      await started;
+      await driver.stop();
+      await store.close();
+    },
+  };
+}
+
+/** Rollup in a worker thread; batches are transferred, not copied. */
+function rollupInThread(config: Config, events: DriverEvents, bus: () => InProcessBus): EmbeddedRollup {
+  const data: RollupThreadData = { dataDir: config.dataDir, flushIntervalMs: config.flushIntervalMs, writer: EMBEDDED_WRITER, logLevel: config.logLevel };
+  const worker = new Worker(new URL('./rollup-thread.js', import.meta.url), { workerData: data });
+  const waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  let exited: Error | undefined;
+  const settle = (id: number, error: string | undefined) => {
+    const w = waiting.get(id);
+    if (w === undefined) return;
+    waiting.delete(id);
+    if (error === undefined) w.resolve();
+    else w.reject(new Error(error));
+  };
+  worker.on('message', (m: FromRollupThread) => {
+    if (m.kind === 'taken') bus().taken();
+    else if (m.kind === 'event') (events[m.name] as (arg: unknown) => void)(m.arg);
+    else if (m.kind === 'done') settle(m.id, m.error);
+  });
+  const fail = (err: Error) => {
+    if (exited !== undefined) return;
+    exited = err;
+    bus().failed(err);
+    for (const id of [...waiting.keys()]) settle(id, err.message);
+  };
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`rollup thread exited with code ${code}`)));
+  const request = (message: Extract<ToRollupThread, { id: number }>) => {
+    if (exited !== undefined) return Promise.reject(exited);
+    return new Promise<void>((resolve, reject) => {
+      waiting.set(message.id, { resolve, reject });
+      worker.postMessage(message);
+    });
+  };
+  return {
+    deliver: (batch) => {
+      const message: ToRollupThread = { kind: 'batch', ...batch };
+      worker.postMessage(message, [batch.data.buffer as ArrayBuffer]);
+    },
+    flush: (throughSeq) => request({ kind: 'flush', id: nextId++, throughSeq }),
+    close: async () => {
+      await request({ kind: 'close', id: nextId++ });
+      worker.removeAllListeners('exit');
+      await worker.terminate();
+    },
+  };
+}
+
 export async function startEmbedded(options: StartOptions): Promise<RunningHourglass> {
   const { config } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
-  const metrics = createMetrics();
-  const onFlushed = recordFlush(metrics, logger.child({ component: 'rollup' }));
+  const registry = createProcessRegistry();
+  const busMetrics: BusMetrics = createBusMetrics(registry);
+  const telemetry = new RollupTelemetry(createRollupMetrics(registry), logger.child({ component: 'rollup' }));
+  const events = telemetry.eventsOf(EMBEDDED_WRITER, (values) => countDrop(busMetrics, 'apply_failed', values));
 
-  let bus: InProcessBus;
-  let directStore: SqliteStore | undefined;
-  if (options.rollupThread ?? true) {
-    bus = new ThreadBus({ dataDir: config.dataDir, flushIntervalMs: config.flushIntervalMs, writer: EMBEDDED_WRITER }, onFlushed, clock, metrics, logger.child({ component: 'bus' }));
-  } else {
-    directStore = new SqliteStore(openDatabase(config.dataDir));
-    const rollup = new Rollup({ store: directStore, writer: EMBEDDED_WRITER, clock });
-    bus = new DirectBus(new RollupService(rollup, config.flushIntervalMs, onFlushed), clock, metrics, logger.child({ component: 'bus' }));
-  }
+  let bus: InProcessBus | undefined;
+  const theBus = () => bus as InProcessBus;
+  const rollup = (options.rollupThread ?? true) ? rollupInThread(config, events, theBus) : rollupHere(config, clock, events, theBus, logger.child({ component: 'rollup' }));
+  bus = new InProcessBus({ deliver: (batch) => rollup.deliver(batch) }, clock, busMetrics, logger.child({ component: 'bus' }));
 
-  const gateway = new Gateway(gatewayOptions(config, { clock, publisher: bus, metrics, logger: logger.child({ component: 'gateway' }) }));
-
+  const gateway = new Gateway(gatewayOptions(config, { clock, publisher: bus, metrics: createGatewayMetrics(registry), logger: logger.child({ component: 'gateway' }) }));
 
   // Queries read through their own connection: WAL lets them run beside the rollup's writes.
   const reader = new SqliteReader(openDatabase(config.dataDir));
   let closing = false;
-  const app: FastifyInstance = buildQueryApp({
-    reader,
-    clock,
-    metrics,
-    flushIntervalMs: config.flushIntervalMs,
-    maxKeyBytes: config.maxLineBytes,
+  const app: FastifyInstance = buildQueryApp({ reader, clock, metrics: createQueryMetrics(registry), flushIntervalMs: config.flushIntervalMs, maxKeyBytes: config.maxLineBytes });
+  registerOpsRoutes(app, {
+    registry,
     beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()),
-    healthy: () => !closing && !(bus instanceof ThreadBus && bus.failed !== undefined),
+    healthy: () => !closing && bus?.failure === undefined,
   });
 
   let statsdPort: number;
+  let httpPort: number;
   try {
     statsdPort = await gateway.start();
-    await app.listen({ host: config.httpAddress.host, port: config.httpAddress.port });
+    httpPort = await listen(app, config.httpAddress);
   } catch (err) {
     await gateway.close().catch(() => undefined);
-    await bus.close().catch(() => undefined);
+    await rollup.close().catch(() => undefined);
     await reader.close();
     throw err;
   }
-  const address = app.server.address();
-  const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpAddress.port;
   logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, dataDir: config.dataDir }, 'hourglass listening');
 
   return {
@@ -85,16 +158,15 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
     httpPort,
     async flush() {
       gateway.flush(true);
-      await bus.flush();
+      await rollup.flush(theBus().lastSeq);
     },
     async close() {
       closing = true;
       await gateway.close();
-      await bus.close();
+      await rollup.close();
       gateway.syncMetrics(undefined);
       await app.close();
       await reader.close();
-      if (directStore !== undefined) await directStore.close();
       logger.info('hourglass stopped');
     },
   };

@@ -1,37 +1,8 @@
-import pino, { type Logger } from 'pino';
+import pino from 'pino';
+import type { Logger } from '../core/index.js';
 import type { LogLevel } from './config.js';
-
-export type { Logger };
 
 /** One pino logger per process; components take child loggers (`logger.child({ component })`). */
 export function createLogger(level: LogLevel): Logger {
   return pino({ level, base: { pid: process.pid } });
-}
-
-/**
- * Logs at most one line per `intervalMs` per kind and says how many were held back
- * (STYLE: error logs rate-limited to one per 10 s per kind; a counter always counts them all).
- */
-export class RateLimitedLog {
-  private readonly lastMs = new Map<string, number>();
-  private readonly suppressed = new Map<string, number>();
-
-  constructor(
-    private readonly logger: Logger,
-    private readonly nowMs: () => number,
-    private readonly intervalMs = 10_000,
-  ) {}
-
-  warn(kind: string, fields: Record<string, unknown>, message: string): void {
-    const now = this.nowMs();
-    const last = this.lastMs.get(kind);
-    if (last !== undefined && now - last < this.intervalMs) {
-      this.suppressed.set(kind, (this.suppressed.get(kind) ?? 0) + 1);
-      return;
-    }
-    this.lastMs.set(kind, now);
-    const held = this.suppressed.get(kind) ?? 0;
-    this.suppressed.set(kind, 0);
-    this.logger.warn({ kind, ...fields, ...(held > 0 ? { suppressed: held } : {}) }, message);
-  }
 }

@@ -1,10 +1,9 @@
 /**
- * Batches: the unit that crosses the bus (SPEC §1). The gateway groups parsed values by series
- * (name, tags, type, hour) and hands the batch on by size or time; the codec turns it into one
- * binary message that the in-process bus and NATS JetStream carry alike.
+ * Batches: the unit that crosses the bus (SPEC §1), owned by bus/. The gateway groups parsed
+ * values by series (name, tags, type, hour) and hands a batch on by size or time; this codec
+ * turns it into one binary message that the in-process bus and NATS JetStream carry alike.
  */
-import type { SampleSink } from './line-parser.js';
-import { TYPE_BY_CODE, TYPE_CODE, type MetricType } from './metric.js';
+import { TYPE_BY_CODE, TYPE_CODE, type MetricType } from '../core/index.js';
 
 /** The values of one series in one batch, in arrival order. */
 export interface SeriesBatch {
@@ -24,119 +23,12 @@ export interface SeriesBatch {
 }
 
 /** Wire form of a name or tag set, cached on the builder's series so each batch skips encoding it. */
-interface EncodedNames {
+export interface EncodedNames {
   readonly nameBytes?: Uint8Array;
   readonly tagsBytes?: Uint8Array;
 }
 
-/**
- * A series the builder has seen. It outlives a batch: a steady stream of the same keys then costs
- * no allocation per key per batch beyond its value arrays (measured with 10,000 keys, where a
- * fresh map per batch made the builder allocate two objects for every two lines).
- */
-class SeriesBuffer {
-  values: number[] = [];
-  weights: number[] | null = null;
-  deltas: number[] | null = null;
-  members: string[] | null = null;
-  /** Next series under the same name (a chain keeps lookups free of string concatenation). */
-  next: SeriesBuffer | null = null;
-  /** The batch (take count) that last had a value of this series. */
-  lastBatch = -1;
-  readonly nameBytes: Uint8Array;
-  readonly tagsBytes: Uint8Array;
-  constructor(
-    readonly type: MetricType,
-    readonly name: string,
-    readonly tags: string,
-    readonly hourSec: number,
-  ) {
-    this.nameBytes = Buffer.from(name, 'utf8');
-    this.tagsBytes = Buffer.from(tags, 'utf8');
-  }
-}
-
-/** Series idle for this many batches are forgotten (their hour is over, or the key went quiet). */
-const FORGET_AFTER_BATCHES = 64;
-
-/** Collects parsed values into per-series buffers; `take()` hands them over and starts afresh. */
-export class BatchBuilder implements SampleSink {
-  private readonly byName = new Map<string, SeriesBuffer>();
-  private touched: SeriesBuffer[] = [];
-  private batch = 0;
-  /** Values (and set members) held, for the size trigger. */
-  size = 0;
-
-  sample(name: string, tags: string, type: MetricType, value: number, weight: number, delta: boolean, hourSec: number): void {
-    const s = this.lookup(name, tags, type, hourSec);
-    if (weight !== 1 && s.weights === null) s.weights = new Array<number>(s.values.length).fill(1);
-    if (delta && s.deltas === null) s.deltas = new Array<number>(s.values.length).fill(0);
-    s.values.push(value);
-    if (s.weights !== null) s.weights.push(weight);
-    if (s.deltas !== null) s.deltas.push(delta ? 1 : 0);
-    this.size++;
-  }
-
-  member(name: string, tags: string, member: string, hourSec: number): void {
-    const s = this.lookup(name, tags, 's', hourSec);
-    (s.members ??= []).push(member);
-    this.size++;
-  }
-
-  /** The series that received values since the last take, in first-seen order. */
-  take(): (SeriesBatch & EncodedNames)[] {
-    const taken = this.touched.map((s) => {
-      const out = { type: s.type, name: s.name, tags: s.tags, hourSec: s.hourSec, values: s.values, weights: s.weights, deltas: s.deltas, members: s.members, nameBytes: s.nameBytes, tagsBytes: s.tagsBytes };
-      s.values = [];
-      s.weights = null;
-      s.deltas = null;
-      s.members = null;
-      return out;
-    });
-    this.touched = [];
-    this.size = 0;
-    this.batch++;
-    if (this.batch % FORGET_AFTER_BATCHES === 0) this.forgetIdle();
-    return taken;
-  }
-
-  private lookup(name: string, tags: string, type: MetricType, hourSec: number): SeriesBuffer {
-    const head = this.byName.get(name) ?? null;
-    let s = head;
-    while (s !== null && !(s.type === type && s.hourSec === hourSec && s.tags === tags)) s = s.next;
-    if (s === null) {
-      s = new SeriesBuffer(type, name, tags, hourSec);
-      s.next = head;
-      this.byName.set(name, s);
-    }
-    if (s.lastBatch !== this.batch) {
-      s.lastBatch = this.batch;
-      this.touched.push(s);
-    }
-    return s;
-  }
-
-  private forgetIdle(): void {
-    const horizon = this.batch - FORGET_AFTER_BATCHES;
-    for (const [name, head] of this.byName) {
-      let kept: SeriesBuffer | null = null;
-      for (let s: SeriesBuffer | null = head; s !== null; ) {
-        const next: SeriesBuffer | null = s.next;
-        if (s.lastBatch >= horizon) {
-          s.next = kept;
-          kept = s;
-        }
-        s = next;
-      }
-      if (kept === null) this.byName.delete(name);
-      else this.byName.set(name, kept);
-    }
-  }
-}
-
-// ---- codec ---------------------------------------------------------------------------------
-//
-// Little-endian, 8-byte aligned so value arrays decode as Float64Array views without copying.
+//// Little-endian, 8-byte aligned so value arrays decode as Float64Array views without copying.
 //   header:  u32 magic 'HGB1' | u32 series count | f64 created (Unix ms)
 //   series:  u8 type | u8 flags (1 weights, 2 deltas) | u16 0 | u32 hourSec | u32 n
 //            | u16 name bytes | u16 tags bytes | name | tags | pad8

@@ -1,18 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchBuilder, LineParser, decodeBatch, encodeBatch } from '../gateway/index.js';
-import { encodeTagValue } from '../rollup/influx-line-protocol.js';
-import { openInfluxStore } from '../rollup/influx-store.js';
-import { exactQuantile } from '../rollup/quantile.js';
-import { Rollup } from '../rollup/rollup.js';
-import { StoreUnavailableError, type RollupRow } from '../rollup/schema.js';
-import { ManualClock } from '../runtime/clock.js';
-import type { InfluxConfig } from '../runtime/config.js';
-import { createMetrics } from '../runtime/metrics.js';
+import { Registry } from 'prom-client';
+import { ManualClock, exactQuantile } from '../core/index.js';
+import { buildQueryApp, createQueryMetrics } from '../query/index.js';
+import { Rollup } from '../rollup/index.js';
+import { batchOf } from '../test-support/batches.js';
 import { startInfluxd, type Influxd } from '../test-support/servers.js';
-import { buildQueryApp } from './app.js';
 import { rowsOfNameHourFlux } from './flux.js';
-import { StoreRejectedError } from '../rollup/schema.js';
+import type { InfluxSettings as InfluxConfig } from './influx-http.js';
+import { encodeTagValue } from './influx-line-protocol.js';
 import { openInfluxReader } from './influx-reader.js';
+import { openInfluxStore } from './influx-store.js';
+import { StoreRejectedError, StoreUnavailableError, type RollupRow } from './schema.js';
 import { recordingServer } from '../test-support/recording-server.js';
 
 const H = Date.UTC(2026, 10, 22, 21) / 1000;
@@ -34,13 +32,11 @@ describe('the query API over InfluxDB 1.6 (InfluxQL)', () => {
       // one hour later: must not show in hour 21
       `api.checkout:1000|ms|T${H + 3600}`,
     ].join('\n');
-    const batch = new BatchBuilder();
-    new LineParser(batch, { reject: (reason, line) => expect.fail(`${reason}: ${line}`) }, 8192).parseLines(text, H);
     const store = openInfluxStore(config, clock);
     const rollup = new Rollup({ store, writer: 'p0', clock });
-    await rollup.apply(decodeBatch(encodeBatch(batch.take(), 0)));
+    await rollup.apply(batchOf(text, H));
     await rollup.flush();
-    app = buildQueryApp({ reader: openInfluxReader(config), clock, metrics: createMetrics(), flushIntervalMs: 1000, maxKeyBytes: 200 });
+    app = buildQueryApp({ reader: openInfluxReader(config), clock, metrics: createQueryMetrics(new Registry()), flushIntervalMs: 1000, maxKeyBytes: 200 });
   });
   afterAll(async () => {
     await app?.close();

@@ -1,7 +1,7 @@
 /**
- * The distributed store: InfluxDB, with the schema and encoding of influx-line-protocol.ts.
+ * The distributed store: InfluxDB, with the schema of schema.ts encoded by influx-line-protocol.ts.
  * Writes are line protocol POSTed to /write (INFLUX_API=v1: InfluxDB 1.x, and 3.x's v1 API) or
- * /api/v2/write (v2); reads go through query/influx-reader.ts.
+ * /api/v2/write (v2); reads go through influx-reader.ts.
  *
  * Both APIs POST line protocol themselves rather than use the client's WriteApi, which batches,
  * retries and flushes on its own schedule: here each write() must end with an outcome the rollup
@@ -15,23 +15,9 @@
  * flush and overwrites what got through; a chunk beyond its row's count, left by a crash between
  * two requests, is ignored by readers and overwritten by the next chunk with that number.
  */
-import { hourStartSec } from '../gateway/index.js';
-import { systemClock, type Clock } from '../runtime/clock.js';
-import type { InfluxConfig } from '../runtime/config.js';
-import {
-  FluxReader,
-  InfluxQlReader,
-  accepted,
-  authorization,
-  endpoint,
-  exchange,
-  influxQl,
-  v1Target,
-  v2Target,
-  type InfluxReads,
-  type V1Target,
-  type V2Target,
-} from '../query/influx-reader.js';
+import { hourStartSec, systemClock, type Clock } from '../core/index.js';
+import { accepted, authorization, endpoint, exchange, influxQl, v1Target, v2Target, type InfluxSettings, type V1Target, type V2Target } from './influx-http.js';
+import { FluxReader, InfluxQlReader, type InfluxReads } from './influx-reader.js';
 import { chunkLine, rowLine, watermarkLine } from './influx-line-protocol.js';
 import type { RawChunk, RollupRow, RollupStore, SeriesKey, Watermark } from './schema.js';
 
@@ -141,7 +127,7 @@ export class InfluxStore implements RollupStore {
   }
 }
 
-export function openInfluxStore(config: InfluxConfig, clock: Clock = systemClock): InfluxStore {
+export function openInfluxStore(config: InfluxSettings, clock: Clock = systemClock): InfluxStore {
   if (config.api === 'v1') {
     const target = v1Target(config);
     return new InfluxStore(new InfluxQlReader(target), postV1(target), v1Database(target), clock);

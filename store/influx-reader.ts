@@ -1,20 +1,13 @@
 /**
- * Reads the InfluxDB store (schema: rollup/influx-line-protocol.ts), for the query service and
- * for the rollup's InfluxStore (rows to continue from, set members, gauge carry-over): InfluxQL
- * over the 1.x /query API (INFLUX_API=v1, also InfluxDB 3's v1 API), Flux over /api/v2/query
- * (INFLUX_API=v2).
- *
- * Values are InfluxQL bound parameters (`params`) or Flux literals escaped by the client's flux
- * template (query/flux.ts); statement text never holds a value. Every request, reads and the
- * store's writes alike, goes through exchange(): one fetch with a REQUEST_TIMEOUT_MS deadline
- * for the whole answer, so the query API can answer 503 within SPEC §4's 5 s. Flux goes through
- * the same fetch rather than the client's QueryApi, whose timeout is per socket read, not per
- * request; the client still parses the annotated CSV.
+ * Reads the InfluxDB store (schema: store/schema.ts), for the query service and for the
+ * rollup's InfluxStore (rows to continue from, set members, gauge carry-over): InfluxQL over the
+ * 1.x /query API (INFLUX_API=v1, also InfluxDB 3's v1 API), Flux over /api/v2/query
+ * (INFLUX_API=v2). Values are InfluxQL bound parameters (`params`) or Flux literals escaped by the
+ * client's flux template (flux.ts); statement text never holds a value.
  */
-import { linesToTables, stringToLines, type ParameterizedQuery } from '@influxdata/influxdb-client';
-import { SECONDS_PER_HOUR } from '../gateway/index.js';
-import type { InfluxConfig } from '../runtime/config.js';
-import { StoreRejectedError, StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow, type SeriesKey } from '../rollup/schema.js';
+import { SECONDS_PER_HOUR } from '../core/index.js';
+import { StoreRejectedError, type RawChunk, type RollupReader, type RollupRow, type SeriesKey } from './schema.js';
+import { fluxQuery, influxQl, v1Target, v2Target, type InfluxSettings, type V1Target, type V2Target } from './influx-http.js';
 import {
   RAW_MEASUREMENT,
   ROLLUP_MEASUREMENT,
@@ -25,156 +18,8 @@ import {
   rfc3339Ns,
   rowFromRecord,
   type PointRecord,
-} from '../rollup/influx-line-protocol.js';
+} from './influx-line-protocol.js';
 import { chunksOfRowsFlux, lastGaugeFlux, rowsOfKeysFlux, rowsOfNameHourFlux, watermarkFlux } from './flux.js';
-
-/** A deadline for one request, answer included. */
-const REQUEST_TIMEOUT_MS = 4000;
-/** InfluxQL statements per request, and series per Flux query. */
-const BATCH = 100;
-/** Status codes that refuse the request itself: sending it again cannot help. */
-const REJECTING_STATUSES = new Set([400, 413, 422]);
-
-// InfluxDB refusing a request as invalid (a bad point, a bad query) is StoreRejectedError:
-// retrying cannot help, so the caller dead-letters it. Authentication and a missing database or
-// bucket are StoreUnavailableError instead: they heal once an operator fixes them, and no data
-// is dropped meanwhile.
-
-export interface V1Target {
-  readonly url: string;
-  readonly database: string;
-  readonly token: string | undefined;
-}
-
-export interface V2Target {
-  readonly url: string;
-  readonly org: string;
-  readonly bucket: string;
-  readonly token: string;
-}
-
-function required(config: InfluxConfig, key: 'database' | 'org' | 'bucket' | 'token'): string {
-  const value = config[key];
-  if (value === undefined) throw new Error(`InfluxDB ${config.api} needs ${key}`);
-  return value;
-}
-
-export const v1Target = (config: InfluxConfig): V1Target => ({ url: config.url, database: required(config, 'database'), token: config.token });
-
-export const v2Target = (config: InfluxConfig): V2Target => ({
-  url: config.url,
-  org: required(config, 'org'),
-  bucket: required(config, 'bucket'),
-  token: required(config, 'token'),
-});
-
-/** `base` + `path` with query parameters; `base` may carry a path prefix (a proxy). */
-export function endpoint(base: string, path: string, query: Record<string, string>): URL {
-  const url = new URL(`${base.replace(/\/+$/, '')}${path}`);
-  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  return url;
-}
-
-export const authorization = (token: string | undefined): Record<string, string> => (token === undefined ? {} : { authorization: `Token ${token}` });
-
-export interface Answer {
-  readonly status: number;
-  readonly body: string;
-}
-
-const excerpt = (text: string) => (text.length > 300 ? `${text.slice(0, 300)}...` : text);
-
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const code = (err.cause as { code?: unknown } | undefined)?.code;
-  return err.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS} ms` : `${err.message}${typeof code === 'string' ? ` (${code})` : ''}`;
-}
-
-/** One POST; a network failure or a missed deadline is StoreUnavailableError. */
-export async function exchange(url: URL, headers: Record<string, string>, body: string, what: string): Promise<Answer> {
-  try {
-    const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-    return { status: res.status, body: await res.text() };
-  } catch (err) {
-    throw new StoreUnavailableError(`InfluxDB ${what} at ${url.origin} failed: ${describe(err)}`, { cause: err });
-  }
-}
-
-/** The body of a 2xx answer; otherwise StoreRejectedError or StoreUnavailableError (429, 5xx, auth, not found). */
-export function accepted(answer: Answer, what: string): string {
-  if (answer.status >= 200 && answer.status < 300) return answer.body;
-  const message = `InfluxDB refused the ${what} (HTTP ${answer.status}): ${excerpt(answer.body)}`;
-  if (REJECTING_STATUSES.has(answer.status)) throw new StoreRejectedError(message);
-  throw new StoreUnavailableError(message);
-}
-
-interface InfluxQlResponse {
-  error?: string;
-  results?: {
-    error?: string;
-    partial?: boolean;
-    series?: { tags?: Record<string, string>; columns: string[]; values?: unknown[][]; partial?: boolean }[];
-  }[];
-}
-
-/** Runs InfluxQL statements (joined by `;`) with bound parameters: the records of each statement. */
-export async function influxQl(target: V1Target, statements: readonly string[], params: Record<string, unknown>): Promise<PointRecord[][]> {
-  const what = 'InfluxQL query';
-  const url = endpoint(target.url, '/query', { db: target.database });
-  const form = new URLSearchParams({ q: statements.join(';\n'), params: JSON.stringify(params) }).toString();
-  const body = accepted(await exchange(url, { 'content-type': 'application/x-www-form-urlencoded', ...authorization(target.token) }, form, what), what);
-  const response = JSON.parse(body) as InfluxQlResponse;
-  const results = response.results ?? [];
-  // influxd stops at the first failing statement and answers for that one only
-  const failed = results.find((r) => r.error !== undefined)?.error ?? response.error;
-  // InfluxStore creates the database at its start: until then, nothing is stored
-  if (failed?.startsWith('database not found')) return statements.map(() => []);
-  if (failed !== undefined || results.length !== statements.length) throw new StoreRejectedError(`InfluxDB refused the ${what}: ${failed ?? 'missing results'}`);
-  return results.map((result) => {
-    const records: PointRecord[] = [];
-    for (const s of result.series ?? []) {
-      if (result.partial || s.partial) throw new StoreRejectedError('InfluxDB truncated the answer: raise [http] max-row-limit');
-      for (const values of s.values ?? []) {
-        const rec: Record<string, unknown> = { ...s.tags };
-        for (let i = 0; i < s.columns.length; i++) rec[s.columns[i]] = values[i];
-        records.push(rec);
-      }
-    }
-    return records;
-  });
-}
-
-/** Runs a Flux query: its records, `_time` also as `time`. */
-async function fluxQuery(target: V2Target, query: ParameterizedQuery): Promise<PointRecord[]> {
-  const what = 'Flux query';
-  const url = endpoint(target.url, '/api/v2/query', { org: target.org });
-  const request = JSON.stringify({
-    query: query.toString(),
-    type: 'flux',
-    dialect: { header: true, delimiter: ',', annotations: ['datatype', 'group', 'default'], dateTimeFormat: 'RFC3339Nano' },
-  });
-  const headers = { 'content-type': 'application/json', accept: 'application/csv', ...authorization(target.token) };
-  const csv = accepted(await exchange(url, headers, request, what), what);
-  const records: PointRecord[] = [];
-  let failure: string | undefined;
-  stringToLines(
-    csv,
-    linesToTables({
-      next(values, meta) {
-        const rec = meta.toObject(values);
-        // a query that fails after the answer started sends an error table instead
-        if ('error' in rec && 'reference' in rec) failure ??= String(rec.error);
-        else records.push({ ...rec, time: rec._time });
-      },
-      error(err) {
-        failure ??= err.message;
-      },
-      complete() {},
-    }),
-  );
-  if (failure !== undefined) throw new StoreRejectedError(`InfluxDB could not run the ${what}: ${failure}`);
-  return records;
-}
 
 /** Reads of the rollup's store beside those of the query service. */
 export interface InfluxReads extends RollupReader {
@@ -185,6 +30,9 @@ export interface InfluxReads extends RollupReader {
   /** The writer's last written watermark; 0 when none. */
   watermark(writer: string): Promise<number>;
 }
+
+/** InfluxQL statements per request, and series per Flux query. */
+const BATCH = 100;
 
 const seriesId = (s: SeriesKey, writer: string) => `${s.type}\u0000${s.hourSec}\u0000${writer}\u0000${s.name}\u0000${s.tags}`;
 
@@ -343,6 +191,6 @@ export class FluxReader implements InfluxReads {
   async close(): Promise<void> {}
 }
 
-export function openInfluxReader(config: InfluxConfig): InfluxReads {
+export function openInfluxReader(config: InfluxSettings): InfluxReads {
   return config.api === 'v1' ? new InfluxQlReader(v1Target(config)) : new FluxReader(v2Target(config));
 }

@@ -3,17 +3,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchBuilder, LineParser, decodeBatch, encodeBatch } from '../gateway/index.js';
-import { STATS, computeStatistic, rowsAreExact, type Stat } from '../query/statistics.js';
-import { openInfluxReader, type InfluxReads } from '../query/influx-reader.js';
-import { ManualClock } from '../runtime/clock.js';
-import type { InfluxConfig } from '../runtime/config.js';
+import { ManualClock } from '../core/index.js';
+import { STATS, computeStatistic, rowsAreExact, type Stat } from '../query/index.js';
+import { Rollup } from '../rollup/index.js';
+import { batchOf as linesToBatch } from '../test-support/batches.js';
+import { openInfluxReader, type InfluxReads } from './influx-reader.js';
+import type { InfluxSettings as InfluxConfig } from './influx-http.js';
 import { startInfluxd, type Influxd } from '../test-support/servers.js';
 import { chunkLine, decodeTagValue, encodeTagValue, rowLine } from './influx-line-protocol.js';
 import { StoreRejectedError } from './schema.js';
 import { bodies, openInfluxStore, type InfluxStore } from './influx-store.js';
 import { recordingServer } from '../test-support/recording-server.js';
-import { Rollup } from './rollup.js';
 import { StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow, type RollupStore } from './schema.js';
 import { SqliteStore, openDatabase } from './sqlite-store.js';
 
@@ -363,11 +363,7 @@ describe('errors', () => {
 });
 
 /** StatsD text through the real parser and the bus codec, as the gateway would send it. */
-function batchOf(text: string, receiveHourSec = H) {
-  const b = new BatchBuilder();
-  new LineParser(b, { reject: (reason, line) => expect.fail(`${reason}: ${line}`) }, 8192).parseLines(text, receiveHourSec);
-  return decodeBatch(encodeBatch(b.take(), 0));
-}
+const batchOf = (text: string, receiveHourSec = H) => linesToBatch(text, receiveHourSec);
 
 async function statistics(reader: RollupReader, name: string, hourSec: number) {
   const rows = await reader.rows(name, hourSec);

@@ -1,11 +1,12 @@
 /**
  * The embedded store: SQLite in WAL mode under DATA_DIR (better-sqlite3, synchronous; it runs in
- * the rollup's thread, and queries read through their own connection). Schema: see schema.ts.
+ * the rollup's thread, and queries read through their own connection). The tables are the three
+ * of schema.ts, one column per field.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { MetricType } from '../gateway/index.js';
+import type { MetricType } from '../core/index.js';
 import type { RawChunk, RollupReader, RollupRow, RollupStore, SeriesKey, Watermark } from './schema.js';
 
 export const SQLITE_FILE = 'hourglass.sqlite';
@@ -22,7 +23,7 @@ CREATE TABLE IF NOT EXISTS rollup_raw (
   chunk INTEGER NOT NULL, vals BLOB, weights BLOB, members TEXT,
   PRIMARY KEY (name, hour, tags, type, writer, chunk)
 );
-CREATE TABLE IF NOT EXISTS watermark (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rollup_watermark (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 `;
 
 interface RowRecord {
@@ -108,6 +109,9 @@ export function openDatabase(dataDir: string): Database.Database {
   // the last transactions, a process crash loses none (SPEC §5 promises the latter).
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  // before 0.2 the watermark table was named `watermark`; one name everywhere now (schema.ts)
+  const old = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'watermark'").get();
+  if (old !== undefined) db.exec('ALTER TABLE watermark RENAME TO rollup_watermark');
   db.exec(DDL);
   return db;
 }
@@ -169,8 +173,8 @@ export class SqliteStore extends SqliteReader implements RollupStore {
       `INSERT OR REPLACE INTO rollup_raw (name, hour, tags, type, writer, chunk, vals, weights, members)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.upsertWatermark = db.prepare('INSERT INTO watermark (writer, seq) VALUES (?, ?) ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq');
-    this.selectWatermark = db.prepare<[string], { seq: number }>('SELECT seq FROM watermark WHERE writer = ?');
+    this.upsertWatermark = db.prepare('INSERT INTO rollup_watermark (writer, seq) VALUES (?, ?) ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq');
+    this.selectWatermark = db.prepare<[string], { seq: number }>('SELECT seq FROM rollup_watermark WHERE writer = ?');
     this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark: Watermark | undefined) => {
       for (const r of rows) {
         this.upsertRow.run(

@@ -30,7 +30,7 @@
  * omitted when not finite, which leaves a stale value only if a sum or gauge that was finite
  * overflows ±1.8e308.
  */
-import { SECONDS_PER_HOUR, type MetricType } from '../gateway/index.js';
+import { SECONDS_PER_HOUR, type MetricType } from '../core/index.js';
 import type { RawChunk, RollupRow, Watermark } from './schema.js';
 
 export const ROLLUP_MEASUREMENT = 'rollup';

@@ -7,9 +7,9 @@
  * Each query pivots fields into columns: one record per point, as InfluxQL's SELECT * gives.
  */
 import { flux, fluxDateTime, fluxString, type ParameterizedQuery } from '@influxdata/influxdb-client';
-import { SECONDS_PER_HOUR } from '../gateway/index.js';
-import { RAW_MEASUREMENT, ROLLUP_MEASUREMENT, WATERMARK_MEASUREMENT, encodeTagValue, rfc3339Ns } from '../rollup/influx-line-protocol.js';
-import type { RollupRow, SeriesKey } from '../rollup/schema.js';
+import { SECONDS_PER_HOUR } from '../core/index.js';
+import { RAW_MEASUREMENT, ROLLUP_MEASUREMENT, WATERMARK_MEASUREMENT, encodeTagValue, rfc3339Ns } from './influx-line-protocol.js';
+import type { RollupRow, SeriesKey } from './schema.js';
 
 const time = (sec: number, offsetNs = 0) => fluxDateTime(rfc3339Ns(sec, offsetNs));
 const tag = (value: string) => fluxString(encodeTagValue(value));

@@ -3,7 +3,23 @@
  * (consume): stream and subject names, partitioning, and creating or updating the streams.
  */
 import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream';
-import type { NatsConfig } from '../runtime/config.js';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+
+/** The stream layout and limits (NATS_* settings). */
+export interface StreamSettings {
+  readonly url: string;
+  readonly stream: string;
+  readonly partitions: number;
+  readonly maxAgeSec: number;
+  readonly maxBytes: number;
+  readonly duplicateWindowSec: number;
+  readonly replicas: number;
+}
+
+/** Connects and keeps reconnecting forever (nats.js gives up after about 20 s by default). */
+export function connectNats(url: string, name: string): Promise<NatsConnection> {
+  return connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 1000, waitOnFirstConnect: true, timeout: 5000 });
+}
 
 export const batchSubject = (stream: string, partition: number) => `${stream}.batches.${partition}`;
 export const deadLetterSubject = (stream: string, reason: string) => `${stream}.dead.${reason}`;
@@ -25,7 +41,7 @@ export function partitionOf(name: string, partitions: number): number {
 const NS_PER_SEC = 1_000_000_000;
 
 /** Creates the batch stream and its dead-letter stream, or updates them to this configuration. */
-export async function ensureStreams(jsm: JetStreamManager, nats: NatsConfig): Promise<void> {
+export async function ensureStreams(jsm: JetStreamManager, nats: StreamSettings): Promise<void> {
   const batches: Partial<StreamConfig> & { name: string } = {
     name: nats.stream,
     subjects: [`${nats.stream}.batches.*`],

@@ -1,17 +1,21 @@
 /**
- * The store schema, owned by rollup/ and read by query/. The SQLite tables here and the InfluxDB
- * measurements of the distributed store hold the same two things:
+ * The store contract, described once: what the rollup writes, what the query service reads, the
+ * two errors a store raises. store/ owns it; the rollup and the query service import it through
+ * store/index.ts. Every store (SQLite: sqlite-store.ts; InfluxDB: influx-line-protocol.ts) holds
+ * the same three things under the same names:
  *
- * - a rollup row per (name, tags, type, hour, writer): the writer's cumulative state of that
- *   series-hour (count, sum, min, max, sketch), rewritten in place at each flush, so a rewrite
- *   overwrites and never adds;
- * - raw chunks: the values themselves, appended once per flush while the writer has seen at most
- *   EXACT_SAMPLE_LIMIT values of the series-hour, so medians and percentiles stay exact there.
+ * - `rollup`: a row per (name, hour, tags, type, writer) with the fields of RollupRow: the
+ *   writer's cumulative state of that series-hour (count, sum, min, max, sketch), rewritten in
+ *   place at each flush, so a rewrite overwrites and never adds;
+ * - `rollup_raw`: raw chunks (RawChunk), the values themselves, appended once per flush while the
+ *   writer has seen at most EXACT_SAMPLE_LIMIT values of the series-hour, so medians and
+ *   percentiles stay exact there;
+ * - `rollup_watermark`: per writer, the last bus sequence whose every value is written.
  *
  * A query merges the rows of every writer and tag set of a name-hour: a few rows, whatever the
  * number of samples, which keeps closed-hour queries fast.
  */
-import type { MetricType } from '../gateway/index.js';
+import type { MetricType } from '../core/index.js';
 
 /** Below this many values in a name-hour, medians and percentiles are exact (SPEC §4). */
 export const EXACT_SAMPLE_LIMIT = 10_000;

@@ -6,11 +6,11 @@
  * their original ids, once it answers again.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { Logger } from '../runtime/logger.js';
-import type { Metrics } from '../runtime/metrics.js';
-import { encodeBatch, type SeriesBatch } from './batch.js';
-import type { BatchPublisher, DropReason } from './gateway.js';
-import { batchSubject, partitionOf } from './jetstream.js';
+import type { Logger } from '../core/index.js';
+import { encodeBatch, type SeriesBatch } from './batch-codec.js';
+import type { BatchPublisher } from './contract.js';
+import { batchSubject, partitionOf } from './jetstream-streams.js';
+import { countDrop, type BusMetrics, type DropReason } from './metrics.js';
 import type { Spool } from './spool.js';
 
 export interface JetStreamPublisherOptions {
@@ -45,7 +45,7 @@ export class JetStreamPublisher implements BatchPublisher {
   constructor(
     private readonly options: JetStreamPublisherOptions,
     private readonly spool: Spool,
-    private readonly metrics: Metrics,
+    private readonly metrics: BusMetrics,
     private readonly logger: Logger,
   ) {
     this.updateSpoolGauges();
@@ -125,8 +125,7 @@ export class JetStreamPublisher implements BatchPublisher {
     if (await this.spool.add(subject, msgId, data)) {
       this.metrics.batchesSpooled.inc();
     } else {
-      this.metrics.batchesDropped.inc({ reason: 'spool_full' });
-      this.metrics.batchValuesDropped.inc({ reason: 'spool_full' }, values);
+      countDrop(this.metrics, 'spool_full', values);
       this.logger.error({ spoolBytes: this.spool.bytes }, 'spool full: batch dropped');
     }
     this.updateSpoolGauges();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RollupRow } from '../rollup/schema.js';
+import type { RollupRow } from './schema.js';
 import { chunksOfRowsFlux, lastGaugeFlux, rowsOfKeysFlux, rowsOfNameHourFlux, watermarkFlux } from './flux.js';
 
 const H = Date.UTC(2026, 10, 22, 21) / 1000;

@@ -1,0 +1,116 @@
+/**
+ * The in-process bus of the embedded default: batches go from the gateway to the rollup in the
+ * same process, to a worker thread (default: the socket event loop then does no rollup work) or to
+ * a rollup on the same thread (tests). The runtime supplies the delivery; this file is the two
+ * ends. Bounded: past MAX_PENDING_BATCHES not yet taken by the rollup, a batch is dropped and
+ * counted, so a stalled store costs memory up to a limit, then data, never the listener.
+ */
+import type { Clock, Logger } from '../core/index.js';
+import { encodeBatch, type SeriesBatch } from './batch-codec.js';
+import type { BatchPublisher, BatchSource, BusMessage } from './contract.js';
+import { countDrop, type BusMetrics, type DropReason } from './metrics.js';
+
+export const MAX_PENDING_BATCHES = 64;
+
+/** One batch on its way over the in-process bus. */
+export interface InProcessBatch {
+  readonly seq: number;
+  readonly data: Uint8Array;
+  readonly endOfInterval: boolean;
+}
+
+/** How batches reach the rollup: a QueueSource on this thread, or a worker thread's port. */
+export interface InProcessDelivery {
+  deliver(batch: InProcessBatch): void;
+}
+
+/** The gateway's end. */
+export class InProcessBus implements BatchPublisher {
+  private seq = 0;
+  private pending = 0;
+  private down: Error | undefined;
+
+  constructor(
+    private readonly delivery: InProcessDelivery,
+    private readonly clock: Clock,
+    private readonly metrics: BusMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  publish(series: readonly SeriesBatch[], values: number, endOfInterval: boolean): DropReason | undefined {
+    const refused: DropReason | undefined = this.down !== undefined ? 'bus_down' : this.pending >= MAX_PENDING_BATCHES ? 'bus_full' : undefined;
+    if (refused !== undefined) {
+      countDrop(this.metrics, refused, values);
+      return refused;
+    }
+    this.metrics.batchesPublished.inc();
+    this.metrics.batchValuesPublished.inc(values);
+    this.pending++;
+    this.metrics.busPendingBatches.set(this.pending);
+    this.delivery.deliver({ seq: ++this.seq, data: encodeBatch(series, this.clock.nowMs()), endOfInterval });
+    return undefined;
+  }
+
+  /** The rollup took a batch off the bus. */
+  taken(): void {
+    this.pending--;
+    this.metrics.busPendingBatches.set(this.pending);
+  }
+
+  /** The rollup side is gone: every batch from now on is dropped and counted as bus_down. */
+  failed(err: Error): void {
+    if (this.down !== undefined) return;
+    this.down = err;
+    this.logger.fatal({ err }, 'rollup failed: batches are now dropped and counted; /healthz says unavailable');
+  }
+
+  /** Sequence of the last batch handed on. */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  get failure(): Error | undefined {
+    return this.down;
+  }
+}
+
+/** The rollup's end: a queue read in order. */
+export class QueueSource implements BatchSource {
+  private readonly queue: BusMessage[] = [];
+  private wake: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(
+    readonly writer: string,
+    private readonly onTaken: (seq: number) => void,
+    private readonly onAcked: (seq: number) => void,
+  ) {}
+
+  push(batch: InProcessBatch): void {
+    const { seq } = batch;
+    this.queue.push({ ...batch, ack: () => this.onAcked(seq) });
+    this.wake?.();
+  }
+
+  async *messages(): AsyncIterable<BusMessage> {
+    for (;;) {
+      while (this.queue.length === 0 && !this.stopped) await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+      const next = this.queue.shift();
+      if (next === undefined) return;
+      this.onTaken(next.seq);
+      yield next;
+    }
+  }
+
+  /** The in-process bus keeps no dead letters: the driver counts what it cannot apply as dropped. */
+  async deadLetter(): Promise<boolean> {
+    return false;
+  }
+
+  /** Ends messages() once the queue is drained. */
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * bus/: what crosses from the gateways to the rollups. Owns the batch codec, the publisher and
+ * source contracts, the in-process bus of the embedded default, and the JetStream adapters
+ * (streams, publisher with its disk spool, partition consumer).
+ */
+export { BatchDecodeError, decodeBatch, encodeBatch, type DecodedBatch, type EncodedNames, type SeriesBatch } from './batch-codec.js';
+export type { BatchPublisher, BatchSource, BusMessage } from './contract.js';
+export { InProcessBus, MAX_PENDING_BATCHES, QueueSource, type InProcessBatch, type InProcessDelivery } from './in-process-bus.js';
+export { JetStreamPublisher, type JetStreamPublisherOptions } from './jetstream-publisher.js';
+export { PartitionSource, type PartitionSourceOptions } from './jetstream-source.js';
+export { batchSubject, connectNats, deadLetterStream, deadLetterSubject, ensureStreams, partitionOf, type StreamSettings } from './jetstream-streams.js';
+export { DROP_REASONS, countDrop, createBusMetrics, type BusMetrics, type DropReason } from './metrics.js';
+export { Spool } from './spool.js';

@@ -1,0 +1,86 @@
+/**
+ * One bus partition as a rollup reads it from JetStream: a durable pull consumer on the
+ * partition's subject, messages in stream order, acknowledged only after the rollup's store write
+ * (the stream is a work queue: an acknowledged batch leaves it).
+ *
+ * At start the consumer is recreated, so delivery restarts at the oldest unacknowledged batch and
+ * in stream order (a consumer left over from a killed worker would redeliver its in-flight
+ * batches only after their ack wait, behind newer ones).
+ */
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { BatchSource, BusMessage } from './contract.js';
+import { batchSubject, deadLetterSubject } from './jetstream-streams.js';
+import type { BusMetrics } from './metrics.js';
+
+const NS_PER_MS = 1_000_000;
+/** Unacknowledged batches the server lets a worker hold: bounds memory while the store is down. */
+const MAX_ACK_PENDING = 10_000;
+/** Long enough that a slow store write never triggers a redelivery to ourselves. */
+const ACK_WAIT_MS = 5 * 60_000;
+/** Batches pulled ahead of the rollup. */
+const PULL_BATCH = 256;
+
+export interface PartitionSourceOptions {
+  readonly stream: string;
+  readonly partition: number;
+  readonly metrics: BusMetrics;
+  /** How often the consumer's backlog gauge is refreshed. */
+  readonly lagIntervalMs: number;
+}
+
+export const writerOfPartition = (partition: number) => `p${partition}`;
+
+export class PartitionSource implements BatchSource {
+  readonly writer: string;
+  private readonly durable: string;
+  private consumerMessages: ConsumerMessages | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly options: PartitionSourceOptions,
+  ) {
+    this.writer = writerOfPartition(options.partition);
+    this.durable = `rollup-p${options.partition}`;
+  }
+
+  /** Recreates the partition's consumer and starts pulling. */
+  async start(): Promise<void> {
+    const { stream, partition, metrics, lagIntervalMs } = this.options;
+    await this.jsm.consumers.delete(stream, this.durable).catch(() => false);
+    await this.jsm.consumers.add(stream, {
+      durable_name: this.durable,
+      filter_subject: batchSubject(stream, partition),
+      // explicit: a work-queue stream removes each batch on its own ack
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ACK_WAIT_MS * NS_PER_MS,
+      max_ack_pending: MAX_ACK_PENDING,
+    });
+    const consumer = await this.js.consumers.get(stream, this.durable);
+    this.consumerMessages = await consumer.consume({ max_messages: PULL_BATCH });
+    const lag = async () => {
+      const info = await consumer.info(false).catch(() => undefined); // false: ask the server, not the cache
+      if (info) metrics.consumerPending.set({ partition: String(partition) }, info.num_pending + info.num_ack_pending);
+    };
+    this.lagTimer = setInterval(() => void lag(), lagIntervalMs);
+  }
+
+  async *messages(): AsyncIterable<BusMessage> {
+    if (this.consumerMessages === undefined) throw new Error('PartitionSource.start() first');
+    for await (const m of this.consumerMessages) {
+      yield { seq: m.seq, data: m.data, endOfInterval: false, ack: () => m.ack() };
+    }
+  }
+
+  async deadLetter(reason: string, data: Uint8Array, id?: string): Promise<boolean> {
+    await this.js.publish(deadLetterSubject(this.options.stream, reason), data, id === undefined ? undefined : { msgID: `dead.${this.options.stream}.${id}` });
+    return true;
+  }
+
+  stop(): void {
+    clearInterval(this.lagTimer);
+    this.consumerMessages?.stop();
+  }
+}

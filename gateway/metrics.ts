@@ -1,0 +1,66 @@
+/**
+ * The gateway's telemetry (SPEC §6): names end in their unit and `_total` for counters; labels are
+ * bounded. Registered on the process registry the runtime passes in.
+ */
+import fs from 'node:fs';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { DURATION_BUCKETS_SECONDS } from '../core/index.js';
+import { REJECT_REASONS } from './reject-reasons.js';
+
+export const TRANSPORTS = ['udp', 'tcp', 'http'] as const;
+
+export function createGatewayMetrics(registry: Registry) {
+  const registers = [registry];
+  const metrics = {
+    linesReceived: new Counter({ name: 'hourglass_lines_received_total', help: 'StatsD lines received (valid or not), by transport', labelNames: ['transport'] as const, registers }),
+    linesRejected: new Counter({ name: 'hourglass_lines_rejected_total', help: 'StatsD lines rejected, by reason', labelNames: ['reason'] as const, registers }),
+    datagramsReceived: new Counter({ name: 'hourglass_udp_datagrams_received_total', help: 'UDP datagrams received', registers }),
+    udpReceiveDrops: new Counter({ name: 'hourglass_udp_receive_drops_total', help: "Datagrams the kernel dropped for this process's UDP socket (full receive buffer)", registers }),
+    udpReceiveBufferBytes: new Gauge({ name: 'hourglass_udp_receive_buffer_bytes', help: 'Receive buffer the kernel granted the UDP socket', registers }),
+    tcpConnections: new Counter({ name: 'hourglass_tcp_connections_total', help: 'TCP connections accepted', registers }),
+    tcpConnectionsOpen: new Gauge({ name: 'hourglass_tcp_connections_open', help: 'TCP connections open now', registers }),
+    tcpConnectionsClosedByGateway: new Counter({ name: 'hourglass_tcp_connections_closed_total', help: 'TCP connections the gateway closed, by reason', labelNames: ['reason'] as const, registers }),
+    gatewayFlushDuration: new Histogram({ name: 'hourglass_gateway_flush_duration_seconds', help: 'Time to encode and hand on one batch', buckets: DURATION_BUCKETS_SECONDS, registers }),
+  };
+  for (const reason of REJECT_REASONS) metrics.linesRejected.inc({ reason }, 0);
+  for (const transport of TRANSPORTS) metrics.linesReceived.inc({ transport }, 0);
+  return metrics;
+}
+
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+/**
+ * Kernel drops of this process's UDP sockets: the last column of /proc/net/udp{,6} for the
+ * socket inodes among /proc/self/fd. Linux only; elsewhere undefined.
+ */
+export function readUdpKernelDrops(): number | undefined {
+  let inodes: Set<string>;
+  try {
+    inodes = new Set();
+    for (const fd of fs.readdirSync('/proc/self/fd')) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`));
+        if (m) inodes.add(m[1]);
+      } catch {
+        // the fd closed while we looked
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  let drops = 0;
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+      if (cols.length >= 13 && inodes.has(cols[9])) drops += Number(cols[12]);
+    }
+  }
+  return drops;
+}

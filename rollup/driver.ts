@@ -1,0 +1,207 @@
+/**
+ * The one rollup driver loop, for every bus: reads a BatchSource in order, applies each batch to
+ * the Rollup, writes to the store, and acknowledges the batches only once their values are
+ * written. The embedded default and the distributed workers differ only in their source.
+ *
+ * Policies, one of each:
+ * - Write trigger: a write starts when a batch that closes a gateway interval arrives (in-process
+ *   bus) or when FLUSH_INTERVAL_MS has passed since the last one began; never two at once, and a
+ *   trigger that comes during a write starts the next one as soon as it ends. A crash therefore
+ *   loses at most the last interval in the embedded default (SPEC §5).
+ * - A failed store write: the states stay dirty and the batches unacknowledged; the next write
+ *   retries them.
+ * - A failed apply (the store could not be read to continue a series): the same batch is retried
+ *   until it applies (never skipped); meanwhile the bus holds the rest.
+ * - A batch that can never be applied (undecodable): dead-lettered where the bus keeps dead
+ *   letters, else dropped and counted; either way acknowledged.
+ *
+ * Exactly once (SPEC §5): the store keeps, beside each row, the last bus sequence applied to it,
+ * and per writer a watermark (the last sequence fully written). A batch at or below the watermark
+ * is acknowledged and skipped; above it, a series whose row already holds the batch's sequence is
+ * skipped (rollup.ts). One writer per partition at a time, so a writer's sequences only grow.
+ */
+import type { Logger } from '../core/index.js';
+import { BatchDecodeError, decodeBatch, type BatchSource, type BusMessage, type DecodedBatch } from '../bus/index.js';
+import type { RollupRow, RollupStore } from '../store/index.js';
+import type { FlushReport, Rollup } from './rollup.js';
+
+const APPLY_RETRY_MS = 1000;
+
+/** What a driver reports; the runtime turns it into metrics and logs (rollup/metrics.ts). */
+export interface DriverEvents {
+  applied(values: number): void;
+  skipped(): void;
+  deadLettered(reason: string): void;
+  /** A batch that could not be applied nor dead-lettered. */
+  dropped(values: number): void;
+  storeReadFailed(err: Error): void;
+  flushed(outcome: FlushOutcome): void;
+}
+
+export interface FlushOutcome {
+  readonly report?: FlushReport;
+  readonly error?: Error;
+  /** Values applied since start, and series held, by this driver's rollup. */
+  readonly valuesApplied: number;
+  readonly seriesInMemory: number;
+}
+
+export interface DriverOptions {
+  readonly source: BatchSource;
+  readonly rollup: Rollup;
+  readonly store: RollupStore;
+  readonly flushIntervalMs: number;
+  readonly events: DriverEvents;
+  readonly logger: Logger;
+  /** Fault tests: die right after a store write that held rows, before acknowledging. */
+  readonly exitAfterStoreWrite?: boolean;
+}
+
+export class RollupDriver {
+  private watermark = 0;
+  /** Batches applied (or skipped) since the last write began: acknowledged once it is written. */
+  private toAck: BusMessage[] = [];
+  private loop: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private writing: Promise<void> | undefined;
+  private writeAgain = false;
+  /** Sequence of the last batch handled, and who waits for a later one (flush through a sequence). */
+  private handledSeq = 0;
+  private readonly seqWaiters: { seq: number; resolve: () => void }[] = [];
+
+  constructor(private readonly options: DriverOptions) {}
+
+  /** Reads the writer's watermark and starts consuming. */
+  async start(): Promise<void> {
+    const { store, source, flushIntervalMs } = this.options;
+    this.watermark = await store.loadWatermark(source.writer);
+    this.loop = this.run();
+    this.timer = setInterval(() => this.requestWrite(), flushIntervalMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Writes everything applied so far and acknowledges it; resolves when done (rejects if the write
+   * failed). With `throughSeq`, first waits until the batch of that sequence has been handled.
+   */
+  async flush(throughSeq = 0): Promise<void> {
+    if (throughSeq > this.handledSeq) await new Promise<void>((resolve) => this.seqWaiters.push({ seq: throughSeq, resolve }));
+    await this.writing?.catch(() => undefined);
+    await this.write();
+  }
+
+  private handled(seq: number): void {
+    this.handledSeq = seq;
+    for (let i = this.seqWaiters.length - 1; i >= 0; i--) {
+      if (this.seqWaiters[i].seq <= seq) this.seqWaiters.splice(i, 1)[0].resolve();
+    }
+  }
+
+  /** Stops reading, waits for the batch in hand, writes and acknowledges what was applied. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.timer);
+    this.options.source.stop();
+    await this.loop;
+    await this.flush();
+  }
+
+  private requestWrite(): void {
+    if (this.writing !== undefined) {
+      this.writeAgain = true;
+      return;
+    }
+    this.writing = this.write()
+      .catch(() => undefined)
+      .finally(() => {
+        this.writing = undefined;
+        if (this.writeAgain) {
+          this.writeAgain = false;
+          this.requestWrite();
+        }
+      });
+  }
+
+  private async write(): Promise<void> {
+    const { rollup, events, source } = this.options;
+    const acks = this.toAck;
+    this.toAck = [];
+    const counts = () => ({ valuesApplied: rollup.valuesApplied, seriesInMemory: rollup.seriesInMemory });
+    let report: FlushReport;
+    try {
+      report = await rollup.flush();
+    } catch (err) {
+      this.toAck = acks.concat(this.toAck);
+      events.flushed({ error: err as Error, ...counts() });
+      throw err;
+    }
+    if (this.options.exitAfterStoreWrite && acks.length > 0) process.kill(process.pid, 'SIGKILL');
+    // written: acknowledge first, so nothing after this (metrics, dead letters) can hold acks back
+    for (const m of acks) m.ack();
+    events.flushed({ report, ...counts() });
+    for (const { row, reason } of report.rejected) await source.deadLetter('rejected_point', rowSummary(row, reason)).catch((err: Error) => this.options.logger.error({ err: err.message }, 'could not dead-letter a rejected row'));
+  }
+
+  private async run(): Promise<void> {
+    const { source, events } = this.options;
+    for await (const m of source.messages()) {
+      if (m.seq !== 0 && m.seq <= this.watermark) {
+        events.skipped();
+        this.toAck.push(m);
+        this.handled(m.seq);
+        continue;
+      }
+      let batch: DecodedBatch;
+      try {
+        batch = decodeBatch(m.data);
+      } catch (err) {
+        if (!(err instanceof BatchDecodeError)) throw err;
+        await this.unusable(m, 'undecodable', err.message);
+        this.handled(m.seq);
+        continue;
+      }
+      if (!(await this.applyUntilDone(batch, m.seq))) return;
+      events.applied(valuesOf(batch));
+      this.toAck.push(m);
+      this.handled(m.seq);
+      if (m.endOfInterval) this.requestWrite();
+    }
+  }
+
+  /** A store read can fail (store down): retry the same batch, never skip it. False when stopping. */
+  private async applyUntilDone(batch: DecodedBatch, seq: number): Promise<boolean> {
+    for (;;) {
+      try {
+        await this.options.rollup.apply(batch, seq);
+        return true;
+      } catch (err) {
+        if (this.stopping) return false;
+        this.options.events.storeReadFailed(err as Error);
+        await new Promise((r) => setTimeout(r, APPLY_RETRY_MS));
+      }
+    }
+  }
+
+  /** A batch that can never be applied: dead-lettered (or dropped) and counted as applied, so its sequence is passed. */
+  private async unusable(m: BusMessage, reason: string, detail: string): Promise<void> {
+    const kept = await this.options.source.deadLetter(reason, m.data, String(m.seq));
+    if (kept) this.options.events.deadLettered(reason);
+    else this.options.events.dropped(0);
+    this.options.logger.error({ seq: m.seq, reason, detail, kept }, kept ? 'batch sent to the dead-letter stream' : 'batch dropped');
+    await this.options.rollup.apply({ createdMs: 0, series: [] }, m.seq);
+    this.toAck.push(m);
+  }
+}
+
+const valuesOf = (batch: DecodedBatch) => {
+  let n = 0;
+  for (const s of batch.series) n += s.members !== null ? s.members.length : s.values.length;
+  return n;
+};
+
+/** What an operator needs of a row the store refused, for the dead-letter stream. */
+function rowSummary(row: RollupRow, reason: string): Uint8Array {
+  const { name, tags, type, hourSec, writer, count, n, sum, min, max, seq } = row;
+  return new TextEncoder().encode(JSON.stringify({ name, tags, type, hourSec, writer, count, n, sum, min, max, seq, reason }));
+}

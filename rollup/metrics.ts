@@ -1,0 +1,94 @@
+/**
+ * The rollup's telemetry (SPEC §6): what its drivers report, turned into metrics and log lines.
+ * Registered on the process registry the runtime passes in.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { DURATION_BUCKETS_SECONDS, type Logger } from '../core/index.js';
+import type { DriverEvents, FlushOutcome } from './driver.js';
+
+export function createRollupMetrics(registry: Registry) {
+  const registers = [registry];
+  const buckets = DURATION_BUCKETS_SECONDS;
+  return {
+    batchesApplied: new Counter({ name: 'hourglass_batches_applied_total', help: 'Bus batches applied by this rollup', registers }),
+    batchesRedelivered: new Counter({ name: 'hourglass_batches_redelivered_total', help: 'Redelivered batches recognised as already applied, and skipped', registers }),
+    pointsRejected: new Counter({ name: 'hourglass_store_points_rejected_total', help: 'Rollup rows the store refused for good (dead-lettered in the distributed setup)', registers }),
+    batchesDeadLettered: new Counter({ name: 'hourglass_batches_dead_lettered_total', help: 'Batches that could never be applied, sent to the dead-letter subject, by reason', labelNames: ['reason'] as const, registers }),
+    rollupValuesApplied: new Counter({ name: 'hourglass_rollup_values_applied_total', help: 'Values (and set members) applied to hourly windows', registers }),
+    rollupSeries: new Gauge({ name: 'hourglass_rollup_series_in_memory', help: 'Series-hours held in memory by the rollup', registers }),
+    rollupFlushDuration: new Histogram({ name: 'hourglass_rollup_flush_duration_seconds', help: 'Time of one rollup flush, store write included', buckets, registers }),
+    storeWriteDuration: new Histogram({ name: 'hourglass_store_write_duration_seconds', help: 'Time of one store write (one transaction)', buckets, registers }),
+    storeRowsWritten: new Counter({ name: 'hourglass_store_rows_written_total', help: 'Rollup rows written', registers }),
+    storeReadErrors: new Counter({ name: 'hourglass_store_read_errors_total', help: 'Store reads that failed (the batch waits and is retried)', registers }),
+    storeWriteErrors: new Counter({ name: 'hourglass_store_write_errors_total', help: 'Store writes that failed (retried at the next flush)', registers }),
+  };
+}
+
+export type RollupMetrics = ReturnType<typeof createRollupMetrics>;
+
+/**
+ * Turns the reports of a process's drivers into metrics. Each driver (one per owned partition)
+ * reports running totals of its own, so each gets its own events object, named by `source`.
+ */
+export class RollupTelemetry {
+  private readonly applied = new Map<string, number>();
+  private readonly series = new Map<string, number>();
+
+  constructor(
+    private readonly metrics: RollupMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Events of one driver; `dropped` counts a batch it could neither apply nor dead-letter. */
+  eventsOf(source: string, dropped: (values: number) => void): DriverEvents {
+    const { metrics, logger } = this;
+    return {
+      applied: () => metrics.batchesApplied.inc(),
+      skipped: () => metrics.batchesRedelivered.inc(),
+      deadLettered: (reason) => metrics.batchesDeadLettered.inc({ reason }),
+      dropped,
+      storeReadFailed: (err) => {
+        metrics.storeReadErrors.inc();
+        logger.warn({ err: err.message, source }, 'could not read the store to apply a batch; retrying');
+      },
+      flushed: (outcome) => this.flushed(outcome, source),
+    };
+  }
+
+  /** Removes a source that stopped (a partition handed over), so the series gauge forgets it. */
+  forget(source: string): void {
+    this.series.delete(source);
+    this.applied.delete(source);
+    this.metrics.rollupSeries.set(this.totalSeries());
+  }
+
+  flushed(outcome: FlushOutcome, source: string): void {
+    const { metrics, logger } = this;
+    metrics.rollupValuesApplied.inc(Math.max(0, outcome.valuesApplied - (this.applied.get(source) ?? 0)));
+    this.applied.set(source, outcome.valuesApplied);
+    this.series.set(source, outcome.seriesInMemory);
+    metrics.rollupSeries.set(this.totalSeries());
+    if (outcome.error) {
+      metrics.storeWriteErrors.inc();
+      logger.error({ err: outcome.error.message, source }, 'store write failed; retrying at the next flush');
+      return;
+    }
+    const r = outcome.report;
+    if (r === undefined) return;
+    if (r.rejected.length > 0) {
+      metrics.pointsRejected.inc(r.rejected.length);
+      logger.error({ rejected: r.rejected.length, first: r.rejected[0].reason, source }, 'the store refused rollup rows for good');
+    }
+    if (r.rows === 0) return;
+    metrics.rollupFlushDuration.observe(r.durationMs / 1000);
+    metrics.storeWriteDuration.observe(r.writeMs / 1000);
+    metrics.storeRowsWritten.inc(r.rows);
+    logger.debug({ rows: r.rows, chunks: r.chunks, durationMs: Math.round(r.durationMs * 10) / 10, source }, 'rollup flushed');
+  }
+
+  private totalSeries(): number {
+    let total = 0;
+    for (const n of this.series.values()) total += n;
+    return total;
+  }
+}

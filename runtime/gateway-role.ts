@@ -1,0 +1,82 @@
+/**
+ * `hourglass gateway`: StatsD in, NATS JetStream out, with /metrics and /healthz. The same
+ * Gateway as the embedded default; only the publisher differs.
+ */
+import path from 'node:path';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { JetStreamPublisher, Spool, connectNats, createBusMetrics, ensureStreams } from '../bus/index.js';
+import { systemClock, type Clock, type Logger } from '../core/index.js';
+import { Gateway, createGatewayMetrics, readUdpKernelDrops, type GatewayOptions } from '../gateway/index.js';
+import type { Config, NatsConfig } from './config.js';
+import { createProcessRegistry } from './metrics.js';
+import { buildOpsApp, listen } from './ops-server.js';
+
+export interface RunningRole {
+  readonly statsdPort?: number;
+  readonly httpPort: number;
+  close(): Promise<void>;
+}
+
+const PUBLISH_TIMEOUT_MS = 5000;
+const MAX_IN_FLIGHT = 64;
+
+/** The gateway's options from the process configuration, plus the parts each role supplies. */
+export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'clock' | 'publisher' | 'metrics' | 'logger'>): GatewayOptions {
+  return {
+    address: config.statsdAddress,
+    udpRecvBufferBytes: config.udpRecvBufferBytes,
+    maxLineBytes: config.maxLineBytes,
+    maxBatchLines: config.maxBatchLines,
+    flushIntervalMs: config.flushIntervalMs,
+    ...parts,
+  };
+}
+
+export async function startGatewayRole(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningRole> {
+  const nats = config.nats as NatsConfig;
+  const registry = createProcessRegistry();
+  const busMetrics = createBusMetrics(registry);
+  const log = logger.child({ component: 'gateway' });
+  const publisher = new JetStreamPublisher(
+    { stream: nats.stream, partitions: nats.partitions, idPrefix: `${config.gatewayId}.${clock.nowMs()}`, publishTimeoutMs: PUBLISH_TIMEOUT_MS, maxInFlight: MAX_IN_FLIGHT, nowMs: () => clock.nowMs() },
+    new Spool(path.join(config.dataDir, 'spool'), config.spoolMaxBytes),
+    busMetrics,
+    log.child({ component: 'publisher' }),
+  );
+  const gateway = new Gateway(gatewayOptions(config, { clock, publisher, metrics: createGatewayMetrics(registry), logger: log }));
+
+  // Listen first: StatsD clients are served (into the spool) even while NATS is unreachable.
+  const statsdPort = await gateway.start();
+  let nc: NatsConnection | undefined;
+  let closing = false;
+  const connecting = (async () => {
+    nc = await connectNats(nats.url, `hourglass-gateway-${config.gatewayId}`);
+    if (closing) return;
+    await ensureStreams(await jetstreamManager(nc), nats);
+    const js = jetstream(nc);
+    publisher.connected(js);
+    log.info({ nats: nats.url, stream: nats.stream }, 'publishing to JetStream');
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') publisher.disconnected();
+      else if (status.type === 'reconnect') publisher.connected(js);
+    }
+  })().catch((err: unknown) => {
+    if (!closing) log.error({ err }, 'NATS connection ended');
+  });
+  const ops = buildOpsApp({ registry, healthy: () => !closing, beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()) });
+  const httpPort = await listen(ops, config.httpAddress);
+  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, role: 'gateway' }, 'hourglass listening');
+  return {
+    statsdPort,
+    httpPort,
+    async close() {
+      await gateway.close();
+      await publisher.close();
+      closing = true;
+      await nc?.drain().catch(() => undefined);
+      await connecting;
+      await ops.close();
+    },
+  };
+}
