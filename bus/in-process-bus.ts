@@ -64,8 +64,8 @@ export class InProcessBus implements BatchPublisher {
     this.logger.fatal({ err }, 'rollup failed: batches are now dropped and counted; /healthz says unavailable');
   }
 
-  /** Sequence of the last batch handed on. */
-  get lastSeq(): number {
+  /** Batches handed on since start (the sequence of the last one). */
+  get handedOn(): number {
     return this.seq;
   }
 
@@ -76,7 +76,7 @@ export class InProcessBus implements BatchPublisher {
 
 /** The rollup's end: a queue read in order. */
 export class QueueSource implements BatchSource {
-  private readonly queue: BusMessage[] = [];
+  private readonly queue: InProcessBatch[] = [];
   private wake: (() => void) | undefined;
   private stopped = false;
 
@@ -87,11 +87,15 @@ export class QueueSource implements BatchSource {
   ) {}
 
   push(batch: InProcessBatch): void {
-    const { seq } = batch;
-    this.queue.push({ ...batch, ack: () => this.onAcked(seq) });
+    this.queue.push(batch);
     this.wake?.();
   }
 
+  /**
+   * The in-process bus's sequence restarts with the process, so it is no position for
+   * exactly-once bookkeeping: the rollup sees 0 (none), as SPEC §5 asks nothing more of the
+   * embedded default than "a crash loses at most the last flush interval".
+   */
   async *messages(): AsyncIterable<BusMessage> {
     for (;;) {
       while (this.queue.length === 0 && !this.stopped) await new Promise<void>((resolve) => (this.wake = resolve));
@@ -99,7 +103,7 @@ export class QueueSource implements BatchSource {
       const next = this.queue.shift();
       if (next === undefined) return;
       this.onTaken(next.seq);
-      yield next;
+      yield { seq: 0, data: next.data, endOfInterval: next.endOfInterval, ack: () => this.onAcked(next.seq) };
     }
   }
 

@@ -66,9 +66,9 @@ export class RollupDriver {
   private stopping = false;
   private writing: Promise<void> | undefined;
   private writeAgain = false;
-  /** Sequence of the last batch handled, and who waits for a later one (flush through a sequence). */
-  private handledSeq = 0;
-  private readonly seqWaiters: { seq: number; resolve: () => void }[] = [];
+  /** Batches handled since start, and who waits for more (flush through a count). */
+  private handledCount = 0;
+  private readonly countWaiters: { count: number; resolve: () => void }[] = [];
 
   constructor(private readonly options: DriverOptions) {}
 
@@ -83,18 +83,19 @@ export class RollupDriver {
 
   /**
    * Writes everything applied so far and acknowledges it; resolves when done (rejects if the write
-   * failed). With `throughSeq`, first waits until the batch of that sequence has been handled.
+   * failed). With `throughCount`, first waits until that many batches have been handled since
+   * start (the in-process bus knows how many it handed on).
    */
-  async flush(throughSeq = 0): Promise<void> {
-    if (throughSeq > this.handledSeq) await new Promise<void>((resolve) => this.seqWaiters.push({ seq: throughSeq, resolve }));
+  async flush(throughCount = 0): Promise<void> {
+    if (throughCount > this.handledCount) await new Promise<void>((resolve) => this.countWaiters.push({ count: throughCount, resolve }));
     await this.writing?.catch(() => undefined);
     await this.write();
   }
 
-  private handled(seq: number): void {
-    this.handledSeq = seq;
-    for (let i = this.seqWaiters.length - 1; i >= 0; i--) {
-      if (this.seqWaiters[i].seq <= seq) this.seqWaiters.splice(i, 1)[0].resolve();
+  private handled(): void {
+    this.handledCount++;
+    for (let i = this.countWaiters.length - 1; i >= 0; i--) {
+      if (this.countWaiters[i].count <= this.handledCount) this.countWaiters.splice(i, 1)[0].resolve();
     }
   }
 
@@ -149,7 +150,7 @@ export class RollupDriver {
       if (m.seq !== 0 && m.seq <= this.watermark) {
         events.skipped();
         this.toAck.push(m);
-        this.handled(m.seq);
+        this.handled();
         continue;
       }
       let batch: DecodedBatch;
@@ -158,13 +159,13 @@ export class RollupDriver {
       } catch (err) {
         if (!(err instanceof BatchDecodeError)) throw err;
         await this.unusable(m, 'undecodable', err.message);
-        this.handled(m.seq);
+        this.handled();
         continue;
       }
       if (!(await this.applyUntilDone(batch, m.seq))) return;
       events.applied(valuesOf(batch));
       this.toAck.push(m);
-      this.handled(m.seq);
+      this.handled();
       if (m.endOfInterval) this.requestWrite();
     }
   }

@@ -42,7 +42,7 @@ const EMBEDDED_WRITER = 'embedded';
 interface EmbeddedRollup {
   deliver(batch: InProcessBatch): void;
   /** Writes everything up to the batch of this sequence. */
-  flush(throughSeq: number): Promise<void>;
+  flush(throughCount: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,9 +54,9 @@ function rollupHere(config: Config, clock: Clock, events: DriverEvents, bus: () 
   const started = driver.start();
   return {
     deliver: (batch) => source.push(batch),
-    flush: async (throughSeq) => {
+    flush: async (throughCount) => {
       await started;
-      await driver.flush(throughSeq);
+      await driver.flush(throughCount);
     },
     close: async () => {
       await started;
@@ -105,7 +105,7 @@ function rollupInThread(config: Config, events: DriverEvents, bus: () => InProce
       const message: ToRollupThread = { kind: 'batch', ...batch };
       worker.postMessage(message, [batch.data.buffer as ArrayBuffer]);
     },
-    flush: (throughSeq) => request({ kind: 'flush', id: nextId++, throughSeq }),
+    flush: (throughCount) => request({ kind: 'flush', id: nextId++, throughCount }),
     close: async () => {
       await request({ kind: 'close', id: nextId++ });
       worker.removeAllListeners('exit');
@@ -158,7 +158,7 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
     httpPort,
     async flush() {
       gateway.flush(true);
-      await rollup.flush(theBus().lastSeq);
+      await rollup.flush(theBus().handedOn);
     },
     async close() {
       closing = true;

@@ -20,7 +20,7 @@ export interface RollupThreadData {
 
 export type ToRollupThread =
   | ({ readonly kind: 'batch' } & InProcessBatch)
-  | { readonly kind: 'flush'; readonly id: number; readonly throughSeq: number }
+  | { readonly kind: 'flush'; readonly id: number; readonly throughCount: number }
   | { readonly kind: 'close'; readonly id: number };
 
 export type FromRollupThread =
@@ -75,7 +75,7 @@ port.on('message', (message: ToRollupThread) => {
     source.push(message);
     return;
   }
-  const task = started.then(() => (message.kind === 'flush' ? driver.flush(message.throughSeq) : driver.stop().then(() => store.close())));
+  const task = started.then(() => (message.kind === 'flush' ? driver.flush(message.throughCount) : driver.stop().then(() => store.close())));
   task.then(
     () => post({ kind: 'done', id: message.id }),
     (err: Error) => post({ kind: 'done', id: message.id, error: err.message }),
