@@ -1,5 +1,6 @@
 /** The query side of the compatibility tests: SPEC §4 over real HTTP. */
 import { expect } from 'vitest';
+import { GiveUp, eventually } from '../test-support/eventually.js';
 import { expectedSamples, keysOf, type ClientOp, type ExpectationOptions, type Tags } from './client-ops.js';
 import { QUERY_DATE, QUERY_HOUR } from './embedded-hourglass.js';
 import { closeTo, expectedStats, STATS, type Stat, type WeightedSample } from './expected-stats.js';
@@ -56,24 +57,27 @@ function describeTags(tags: Tags): string {
  * SPEC §4). Fails at once on an error status or a count above the expected one.
  */
 export async function waitForCount(httpPort: number, key: string, expectedCount: number, tags: Tags = {}, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let last: QueryResult | undefined;
-  for (;;) {
-    last = await queryStat(httpPort, key, 'count', tags);
-    if (last.status === 200) {
-      const count = (last.body as StatAnswer).count;
-      if (closeTo(count, expectedCount)) return;
-      if (count > expectedCount) {
-        throw new Error(`${key}${describeTags(tags)}: count ${count} is more than the ${expectedCount} sent; answer ${JSON.stringify(last.body)}`);
-      }
-    } else if (last.status !== 404) {
-      throw new Error(`${key}${describeTags(tags)}: count query answered ${last.status}: ${JSON.stringify(last.body)}`);
-    }
-    if (Date.now() >= deadline) {
-      const seen = last.status === 200 ? `count ${(last.body as StatAnswer).count}` : `status ${last.status} (no data)`;
-      throw new Error(`${key}${describeTags(tags)}: expected count ${expectedCount} within ${timeoutMs} ms, last saw ${seen}: ${JSON.stringify(last.body)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_EVERY_MS));
+  try {
+    await eventually(
+      async () => {
+        last = await queryStat(httpPort, key, 'count', tags);
+        if (last.status === 200) {
+          const count = (last.body as StatAnswer).count;
+          if (closeTo(count, expectedCount)) return true;
+          if (count > expectedCount) throw new GiveUp(`${key}${describeTags(tags)}: count ${count} is more than the ${expectedCount} sent; answer ${JSON.stringify(last.body)}`);
+        } else if (last.status !== 404) {
+          throw new GiveUp(`${key}${describeTags(tags)}: count query answered ${last.status}: ${JSON.stringify(last.body)}`);
+        }
+        return undefined;
+      },
+      `count ${expectedCount} of ${key}`,
+      { timeoutMs, pollMs: POLL_EVERY_MS },
+    );
+  } catch (err) {
+    if (err instanceof GiveUp || last === undefined) throw err;
+    const seen = last.status === 200 ? `count ${(last.body as StatAnswer).count}` : `status ${last.status} (no data)`;
+    throw new Error(`${key}${describeTags(tags)}: expected count ${expectedCount} within ${timeoutMs} ms, last saw ${seen}: ${JSON.stringify(last.body)}`);
   }
 }
 

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/index.js';
 import { parseConfig } from '../runtime/config.js';
 import { startEmbedded, type RunningHourglass } from '../runtime/embedded.js';
+import { eventually } from '../test-support/eventually.js';
 
 const H21_MS = Date.UTC(2026, 10, 22, 21);
 const clock = new ManualClock(H21_MS + 30 * 60_000);
@@ -71,11 +72,7 @@ const linesReceived = (transport: 'udp' | 'tcp') => metric(new RegExp(`hourglass
 async function deliverUdp(payload: string | Buffer, lines: number): Promise<void> {
   const target = (await linesReceived('udp')) + lines;
   await sendUdp(payload);
-  const deadline = Date.now() + 5000;
-  while ((await linesReceived('udp')) < target) {
-    if (Date.now() > deadline) throw new Error(`the gateway did not receive the ${lines} lines sent`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await eventually(async () => ((await linesReceived('udp')) >= target ? true : undefined), `the gateway to receive the ${lines} lines sent`, { timeoutMs: 5000, pollMs: 10 });
 }
 
 describe('UDP', () => {

@@ -145,29 +145,32 @@ export class RollupDriver {
   }
 
   private async run(): Promise<void> {
-    const { source, events } = this.options;
-    for await (const m of source.messages()) {
-      if (m.seq !== 0 && m.seq <= this.watermark) {
-        events.skipped();
-        this.toAck.push(m);
-        this.handled();
-        continue;
-      }
-      let batch: DecodedBatch;
-      try {
-        batch = decodeBatch(m.data);
-      } catch (err) {
-        if (!(err instanceof BatchDecodeError)) throw err;
-        await this.unusable(m, 'undecodable', err.message);
-        this.handled();
-        continue;
-      }
-      if (!(await this.applyUntilDone(batch, m.seq))) return;
-      events.applied(valuesOf(batch));
+    for await (const m of this.options.source.messages()) {
+      if (!(await this.handle(m))) return;
       this.toAck.push(m);
       this.handled();
       if (m.endOfInterval) this.requestWrite();
     }
+  }
+
+  /** Applies, skips or sets aside one batch; false when the driver stops before it could apply. */
+  private async handle(m: BusMessage): Promise<boolean> {
+    const { events } = this.options;
+    if (m.seq !== 0 && m.seq <= this.watermark) {
+      events.skipped();
+      return true;
+    }
+    let batch: DecodedBatch;
+    try {
+      batch = decodeBatch(m.data);
+    } catch (err) {
+      if (!(err instanceof BatchDecodeError)) throw err;
+      await this.unusable(m, 'undecodable', err.message);
+      return true;
+    }
+    if (!(await this.applyUntilDone(batch, m.seq))) return false;
+    events.applied(valuesOf(batch));
+    return true;
   }
 
   /** A store read can fail (store down): retry the same batch, never skip it. False when stopping. */
@@ -191,7 +194,6 @@ export class RollupDriver {
     else this.options.events.dropped(0);
     this.options.logger.error({ seq: m.seq, reason, detail, kept }, kept ? 'batch sent to the dead-letter stream' : 'batch dropped');
     await this.options.rollup.apply({ createdMs: 0, series: [] }, m.seq);
-    this.toAck.push(m);
   }
 }
 

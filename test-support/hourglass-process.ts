@@ -6,6 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import path from 'node:path';
 import readline from 'node:readline';
+import { eventually } from './eventually.js';
+
+export { eventually };
 
 export const BIN = path.resolve(import.meta.dirname, '..', 'bin', 'hourglass.js');
 
@@ -58,22 +61,6 @@ export async function sendUdp(port: number, text: string): Promise<void> {
 export async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-/** Polls until `check` returns a value, or fails after the deadline naming what it waited for. */
-export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 export async function metricValue(httpPort: number, pattern: RegExp): Promise<number> {

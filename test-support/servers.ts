@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { GiveUp, eventually } from './eventually.js';
 
 const READY_TIMEOUT_MS = 20_000;
 const POLL_MS = 25;
@@ -37,13 +38,18 @@ export async function freePort(): Promise<number> {
 }
 
 async function until<T>(what: string, child: ChildProcess, check: () => Promise<T | undefined>, log: () => string): Promise<T> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${log()}`);
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} was not ready within ${READY_TIMEOUT_MS} ms:\n${log()}`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
+  try {
+    return await eventually(
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null) throw new GiveUp(`${what} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${log()}`);
+        return check();
+      },
+      `${what} to be ready`,
+      { timeoutMs: READY_TIMEOUT_MS, pollMs: POLL_MS },
+    );
+  } catch (err) {
+    if (err instanceof GiveUp) throw err;
+    throw new Error(`${(err as Error).message}\n${log()}`);
   }
 }
 
