@@ -14,6 +14,25 @@ export interface BatchPublisher {
    * flush interval (not a size-triggered one), so the rollup may write now.
    */
   publish(series: readonly SeriesBatch[], values: number, endOfInterval: boolean): DropReason | undefined;
+  /**
+   * Hands a batch on and resolves once it is durable (SPEC §3.1): JetStream acknowledged it or
+   * the gateway's spool holds it (distributed), or the rollup wrote it to the store (in-process).
+   * Rejects with BusUnavailableError when the bus cannot take it now. Batches with the same `id`
+   * (an HTTP Idempotency-Key) are counted once.
+   */
+  publishDurable(series: readonly SeriesBatch[], values: number, id: string | undefined): Promise<void>;
+}
+
+/** The bus cannot take a batch now (full, down, spool full, not written in time): the caller may retry. */
+export class BusUnavailableError extends Error {
+  override readonly name = 'BusUnavailableError';
+  readonly code = 'HG_ERR_BUS_UNAVAILABLE';
+  constructor(
+    readonly reason: DropReason | 'timeout',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** One batch as the rollup receives it. */
@@ -24,6 +43,11 @@ export interface BusMessage {
   readonly data: Uint8Array;
   /** The batch closed a gateway flush interval. */
   readonly endOfInterval: boolean;
+  /**
+   * An idempotency key the store must remember with the batch's values (in-process bus only; on
+   * JetStream the stream's duplicate window does that job).
+   */
+  readonly idempotencyKey?: string;
   /** Called once the batch is durably applied (written to the store). */
   ack(): void;
 }

@@ -7,16 +7,24 @@
  */
 import type { Clock, Logger } from '../core/index.js';
 import { encodeBatch, type SeriesBatch } from './batch-codec.js';
-import type { BatchPublisher, BatchSource, BusMessage } from './contract.js';
+import { BusUnavailableError, type BatchPublisher, type BatchSource, type BusMessage } from './contract.js';
 import { countDrop, type BusMetrics, type DropReason } from './metrics.js';
 
 export const MAX_PENDING_BATCHES = 64;
+/**
+ * How long a durable publish waits for the store write before answering "not now" (503): a store
+ * that is down must not hold HTTP requests forever. The batch may still be written later; a
+ * client retrying with its Idempotency-Key is then counted once.
+ */
+export const DURABLE_TIMEOUT_MS = 30_000;
 
 /** One batch on its way over the in-process bus. */
 export interface InProcessBatch {
   readonly seq: number;
   readonly data: Uint8Array;
   readonly endOfInterval: boolean;
+  /** Set for a durable publish with an idempotency key (HTTP ingest). */
+  readonly idempotencyKey?: string;
 }
 
 /** How batches reach the rollup: a QueueSource on this thread, or a worker thread's port. */
@@ -29,6 +37,8 @@ export class InProcessBus implements BatchPublisher {
   private seq = 0;
   private pending = 0;
   private down: Error | undefined;
+  /** Durable publishes waiting for their batch to be written, by sequence. */
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
 
   constructor(
     private readonly delivery: InProcessDelivery,
@@ -38,17 +48,51 @@ export class InProcessBus implements BatchPublisher {
   ) {}
 
   publish(series: readonly SeriesBatch[], values: number, endOfInterval: boolean): DropReason | undefined {
-    const refused: DropReason | undefined = this.down !== undefined ? 'bus_down' : this.pending >= MAX_PENDING_BATCHES ? 'bus_full' : undefined;
+    const refused = this.refusal();
     if (refused !== undefined) {
       countDrop(this.metrics, refused, values);
       return refused;
     }
+    this.handOn(series, values, endOfInterval, undefined);
+    return undefined;
+  }
+
+  /** Resolves once the rollup wrote the batch to the store (it is delivered as closing an interval, so it is written at once). */
+  publishDurable(series: readonly SeriesBatch[], values: number, id: string | undefined): Promise<void> {
+    const refused = this.refusal();
+    // refused, not dropped: the caller answers 503 and the client still holds the data
+    if (refused !== undefined) return Promise.reject(new BusUnavailableError(refused, refused === 'bus_full' ? 'the rollup is behind' : 'the rollup is not running'));
+    return new Promise<void>((resolve, reject) => {
+      const seq = this.seq + 1;
+      const timer = setTimeout(() => {
+        this.waiting.delete(seq);
+        reject(new BusUnavailableError('timeout', `the store did not take the data within ${DURABLE_TIMEOUT_MS / 1000} s`));
+      }, DURABLE_TIMEOUT_MS);
+      this.waiting.set(seq, { resolve, reject, timer });
+      this.handOn(series, values, true, id);
+    });
+  }
+
+  /** The rollup wrote the batch of this sequence to the store. */
+  acked(seq: number): void {
+    const w = this.waiting.get(seq);
+    if (w === undefined) return;
+    this.waiting.delete(seq);
+    clearTimeout(w.timer);
+    w.resolve();
+  }
+
+  private refusal(): DropReason | undefined {
+    return this.down !== undefined ? 'bus_down' : this.pending >= MAX_PENDING_BATCHES ? 'bus_full' : undefined;
+  }
+
+  private handOn(series: readonly SeriesBatch[], values: number, endOfInterval: boolean, idempotencyKey: string | undefined): void {
     this.metrics.batchesPublished.inc();
     this.metrics.batchValuesPublished.inc(values);
     this.pending++;
     this.metrics.busPendingBatches.set(this.pending);
-    this.delivery.deliver({ seq: ++this.seq, data: encodeBatch(series, this.clock.nowMs()), endOfInterval });
-    return undefined;
+    const batch: InProcessBatch = { seq: ++this.seq, data: encodeBatch(series, this.clock.nowMs()), endOfInterval };
+    this.delivery.deliver(idempotencyKey === undefined ? batch : { ...batch, idempotencyKey });
   }
 
   /** The rollup took a batch off the bus. */
@@ -61,6 +105,11 @@ export class InProcessBus implements BatchPublisher {
   failed(err: Error): void {
     if (this.down !== undefined) return;
     this.down = err;
+    for (const [seq, w] of this.waiting) {
+      this.waiting.delete(seq);
+      clearTimeout(w.timer);
+      w.reject(new BusUnavailableError('bus_down', 'the rollup is not running'));
+    }
     this.logger.fatal({ err }, 'rollup failed: batches are now dropped and counted; /healthz says unavailable');
   }
 
@@ -103,7 +152,8 @@ export class QueueSource implements BatchSource {
       const next = this.queue.shift();
       if (next === undefined) return;
       this.onTaken(next.seq);
-      yield { seq: 0, data: next.data, endOfInterval: next.endOfInterval, ack: () => this.onAcked(next.seq) };
+      const message: BusMessage = { seq: 0, data: next.data, endOfInterval: next.endOfInterval, ack: () => this.onAcked(next.seq) };
+      yield next.idempotencyKey === undefined ? message : { ...message, idempotencyKey: next.idempotencyKey };
     }
   }
 

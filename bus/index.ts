@@ -4,7 +4,7 @@
  * (streams, publisher with its disk spool, partition consumer).
  */
 export { BatchDecodeError, decodeBatch, encodeBatch, type DecodedBatch, type EncodedNames, type SeriesBatch } from './batch-codec.js';
-export type { BatchPublisher, BatchSource, BusMessage } from './contract.js';
+export { BusUnavailableError, type BatchPublisher, type BatchSource, type BusMessage } from './contract.js';
 export { InProcessBus, MAX_PENDING_BATCHES, QueueSource, type InProcessBatch, type InProcessDelivery } from './in-process-bus.js';
 export { JetStreamPublisher, type JetStreamPublisherOptions } from './jetstream-publisher.js';
 export { PartitionSource, type PartitionSourceOptions } from './jetstream-source.js';

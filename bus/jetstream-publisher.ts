@@ -8,7 +8,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from '../core/index.js';
 import { encodeBatch, type SeriesBatch } from './batch-codec.js';
-import type { BatchPublisher } from './contract.js';
+import { BusUnavailableError, type BatchPublisher } from './contract.js';
 import { batchSubject, partitionOf } from './jetstream-streams.js';
 import { countDrop, type BusMetrics, type DropReason } from './metrics.js';
 import type { Spool } from './spool.js';
@@ -64,7 +64,27 @@ export class JetStreamPublisher implements BatchPublisher {
   }
 
   publish(series: readonly SeriesBatch[], _values: number, _endOfInterval: boolean): DropReason | undefined {
-    const { partitions, stream, idPrefix, nowMs } = this.options;
+    const seq = this.batchSeq++;
+    for (const message of this.messagesOf(series, `${this.options.idPrefix}.${seq}`)) this.send(message);
+    // Accepted: a later spool refusal is counted where it happens.
+    return undefined;
+  }
+
+  /**
+   * Resolves once JetStream acknowledged every partition's part, or the spool holds it. With an
+   * idempotency key the message ids derive from it alone, so a retried request is a JetStream
+   * duplicate within NATS_DUPLICATE_WINDOW_SEC, even through another gateway.
+   */
+  async publishDurable(series: readonly SeriesBatch[], _values: number, id: string | undefined): Promise<void> {
+    const base = id === undefined ? `${this.options.idPrefix}.${this.batchSeq++}` : `ik.${id}`;
+    const sent = this.messagesOf(series, base).map((m) => this.sendDurable(m));
+    for (const p of sent) this.track(p.catch(() => undefined));
+    await Promise.all(sent);
+  }
+
+  /** A batch split by partition: each part goes to its partition's subject with id `<base>.<partition>`. */
+  private messagesOf(series: readonly SeriesBatch[], base: string): Message[] {
+    const { partitions, stream, nowMs } = this.options;
     const groups = new Map<number, SeriesBatch[]>();
     for (const s of series) {
       const p = partitionOf(s.name, partitions);
@@ -72,14 +92,39 @@ export class JetStreamPublisher implements BatchPublisher {
       if (group === undefined) groups.set(p, [s]);
       else group.push(s);
     }
-    const seq = this.batchSeq++;
+    const messages: Message[] = [];
     for (const [p, group] of groups) {
       let values = 0;
       for (const s of group) values += s.members !== null ? s.members.length : s.values.length;
-      this.send({ subject: batchSubject(stream, p), msgId: `${idPrefix}.${seq}.${p}`, data: encodeBatch(group, nowMs()), values });
+      messages.push({ subject: batchSubject(stream, p), msgId: `${base}.${p}`, data: encodeBatch(group, nowMs()), values });
     }
-    // Accepted: a later spool refusal is counted where it happens.
-    return undefined;
+    return messages;
+  }
+
+  private async sendDurable(message: Message): Promise<void> {
+    const { subject, msgId, data, values } = message;
+    const js = this.js;
+    if (js !== undefined && this.spool.count === 0) {
+      const started = performance.now();
+      try {
+        const ack = await js.publish(subject, data, { msgID: msgId, timeout: this.options.publishTimeoutMs });
+        this.metrics.publishDuration.observe((performance.now() - started) / 1000);
+        this.metrics.batchesPublished.inc();
+        this.metrics.batchValuesPublished.inc(values);
+        if (ack.duplicate) this.metrics.batchesDuplicate.inc();
+        return;
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message, subject }, 'durable publish not acknowledged; spooling the batch');
+      }
+    }
+    if (!(await this.spool.add(subject, msgId, data))) {
+      this.updateSpoolGauges();
+      // refused, not dropped: the HTTP client gets 503 and still holds the data
+      throw new BusUnavailableError('spool_full', 'NATS does not answer and the spool is full');
+    }
+    this.metrics.batchesSpooled.inc();
+    this.updateSpoolGauges();
+    if (this.js !== undefined) void this.replay();
   }
 
   /** Waits for publishes in flight and spool writes, then stops replaying. */

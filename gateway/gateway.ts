@@ -41,6 +41,16 @@ class RejectCounter implements RejectSink {
   }
 }
 
+/** One item of an HTTP ingest request: a StatsD line, or an item already found invalid (a JSON object that spells no line). */
+export type IngestItem = string | { readonly rejected: RejectReason; readonly excerpt: string };
+
+export interface IngestOutcome {
+  readonly accepted: number;
+  readonly rejected: number;
+  /** The invalid items, by their index in the request. */
+  readonly errors: readonly { readonly index: number; readonly reason: RejectReason }[];
+}
+
 export class Gateway {
   private readonly batch = new BatchBuilder();
   private readonly parser: LineParser;
@@ -52,8 +62,9 @@ export class Gateway {
   // hot-path counters, copied to prom-client by syncMetrics()
   private udpLines = 0;
   private tcpLines = 0;
+  private httpLines = 0;
   private datagrams = 0;
-  private synced = { udpLines: 0, tcpLines: 0, datagrams: 0, rejects: new Map<RejectReason, number>(), drops: 0 };
+  private synced = { udpLines: 0, tcpLines: 0, httpLines: 0, datagrams: 0, rejects: new Map<RejectReason, number>(), drops: 0 };
   // hour of receipt, recomputed only when the clock leaves the cached hour
   private hourStartMs = 0;
   private hourSec = 0;
@@ -117,6 +128,8 @@ export class Gateway {
     const s = this.synced;
     metrics.linesReceived.inc({ transport: 'udp' }, this.udpLines - s.udpLines);
     metrics.linesReceived.inc({ transport: 'tcp' }, this.tcpLines - s.tcpLines);
+    metrics.linesReceived.inc({ transport: 'http' }, this.httpLines - s.httpLines);
+    s.httpLines = this.httpLines;
     metrics.datagramsReceived.inc(this.datagrams - s.datagrams);
     s.udpLines = this.udpLines;
     s.tcpLines = this.tcpLines;
@@ -141,6 +154,56 @@ export class Gateway {
       new Promise<void>((resolve) => (this.tcp ? this.tcp.close(() => resolve()) : resolve())),
     ]);
     this.flush();
+  }
+
+  /**
+   * One HTTP ingest request (SPEC §3.1): each item is judged alone, with the same parser and the
+   * same reject counters as UDP; the valid ones go to the bus as a batch of their own, and the
+   * promise settles once that batch is durable (BatchPublisher.publishDurable). Rejects with the
+   * bus's BusUnavailableError when it cannot take them now; nothing of the request is kept then.
+   */
+  async ingest(items: readonly IngestItem[], idempotencyKey: string | undefined): Promise<IngestOutcome> {
+    const builder = new BatchBuilder();
+    let lastReason: RejectReason | undefined;
+    const parser = new LineParser(
+      builder,
+      {
+        reject: (reason, line) => {
+          lastReason = reason;
+          this.rejects.reject(reason, line);
+        },
+      },
+      this.options.maxLineBytes,
+    );
+    const hourSec = this.receiveHour();
+    const errors: { index: number; reason: RejectReason }[] = [];
+    let accepted = 0;
+    for (let index = 0; index < items.length; index++) {
+      const item = items[index];
+      this.httpLines++;
+      if (typeof item !== 'string') {
+        this.rejects.reject(item.rejected, item.excerpt);
+        errors.push({ index, reason: item.rejected });
+        continue;
+      }
+      // one line, or several that stand for one item (a JSON set's members): all or none counts
+      lastReason = undefined;
+      let ok = true;
+      for (let start = 0; start <= item.length && ok; ) {
+        let end = item.indexOf('\n', start);
+        if (end === -1) end = item.length;
+        const lineEnd = end > start && item.charCodeAt(end - 1) === 13 ? end - 1 : end;
+        ok = parser.parseLine(item, start, lineEnd, hourSec);
+        start = end + 1;
+      }
+      if (ok) accepted++;
+      else errors.push({ index, reason: lastReason ?? 'bad_section' });
+    }
+    if (accepted > 0) {
+      const values = builder.size;
+      await this.options.publisher.publishDurable(builder.take(), values, idempotencyKey);
+    }
+    return { accepted, rejected: errors.length, errors };
   }
 
   private receiveHour(): number {

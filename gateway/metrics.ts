@@ -8,6 +8,8 @@ import { DURATION_BUCKETS_SECONDS } from '../core/index.js';
 import { REJECT_REASONS } from './reject-reasons.js';
 
 export const TRANSPORTS = ['udp', 'tcp', 'http'] as const;
+/** The answers of POST /ingest (SPEC §3.1), the bounded `status` label. */
+export const INGEST_STATUSES = ['204', '400', '413', '415', '503', '500'] as const;
 
 export function createGatewayMetrics(registry: Registry) {
   const registers = [registry];
@@ -20,10 +22,14 @@ export function createGatewayMetrics(registry: Registry) {
     tcpConnections: new Counter({ name: 'hourglass_tcp_connections_total', help: 'TCP connections accepted', registers }),
     tcpConnectionsOpen: new Gauge({ name: 'hourglass_tcp_connections_open', help: 'TCP connections open now', registers }),
     tcpConnectionsClosedByGateway: new Counter({ name: 'hourglass_tcp_connections_closed_total', help: 'TCP connections the gateway closed, by reason', labelNames: ['reason'] as const, registers }),
+    httpIngestRequests: new Counter({ name: 'hourglass_http_ingest_requests_total', help: 'POST /ingest requests, by answer status', labelNames: ['status'] as const, registers }),
+    httpIngestDuplicates: new Counter({ name: 'hourglass_http_ingest_duplicates_total', help: 'POST /ingest requests recognised as retries by their Idempotency-Key (answered, not counted again)', registers }),
+    httpIngestDuration: new Histogram({ name: 'hourglass_http_ingest_duration_seconds', help: 'POST /ingest time until the data is durable', buckets: DURATION_BUCKETS_SECONDS, registers }),
     gatewayFlushDuration: new Histogram({ name: 'hourglass_gateway_flush_duration_seconds', help: 'Time to encode and hand on one batch', buckets: DURATION_BUCKETS_SECONDS, registers }),
   };
   for (const reason of REJECT_REASONS) metrics.linesRejected.inc({ reason }, 0);
   for (const transport of TRANSPORTS) metrics.linesReceived.inc({ transport }, 0);
+  for (const status of INGEST_STATUSES) metrics.httpIngestRequests.inc({ status }, 0);
   return metrics;
 }
 

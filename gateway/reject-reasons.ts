@@ -17,5 +17,7 @@ export const REJECT_REASONS = [
   'invalid_utf8',
   'line_too_long',
   'unsupported',
+  // HTTP ingest: a JSON item that is not an object
+  'bad_item',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

@@ -131,7 +131,9 @@ export class RollupDriver {
     const counts = () => ({ valuesApplied: rollup.valuesApplied, seriesInMemory: rollup.seriesInMemory });
     let report: FlushReport;
     try {
-      report = await rollup.flush();
+      const keys: string[] = [];
+      for (const m of acks) if (m.idempotencyKey !== undefined) keys.push(m.idempotencyKey);
+      report = await rollup.flush(keys);
     } catch (err) {
       this.toAck = acks.concat(this.toAck);
       events.flushed({ error: err as Error, ...counts() });

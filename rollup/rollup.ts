@@ -64,9 +64,12 @@ export class Rollup {
     return this.serially(() => this.applyNow(batch, seq));
   }
 
-  /** Writes every changed series-hour, then drops closed hours from memory. */
-  flush(): Promise<FlushReport> {
-    return this.serially(() => this.flushNow());
+  /**
+   * Writes every changed series-hour, then drops closed hours from memory. `idempotencyKeys`:
+   * the HTTP ingest requests whose batches were applied since the last flush.
+   */
+  flush(idempotencyKeys: readonly string[] = []): Promise<FlushReport> {
+    return this.serially(() => this.flushNow(idempotencyKeys));
   }
 
   private serially<T>(task: () => Promise<T>): Promise<T> {
@@ -150,7 +153,7 @@ export class Rollup {
     return (await this.options.store.lastGauge(key.name, key.tags, key.hourSec)) ?? NaN;
   }
 
-  private async flushNow(): Promise<FlushReport> {
+  private async flushNow(keys: readonly string[]): Promise<FlushReport> {
     const started = performance.now();
     const { store, writer, clock } = this.options;
     const nowMs = clock.nowMs();
@@ -162,11 +165,11 @@ export class Rollup {
     const writeStarted = performance.now();
     let rejected: RejectedRow[] = [];
     try {
-      if (rows.length > 0 || watermark !== undefined) await store.write(rows, present(chunks), watermark);
+      if (rows.length > 0 || watermark !== undefined || keys.length > 0) await store.write(rows, present(chunks), watermark, keys);
     } catch (err) {
       if (!(err instanceof StoreRejectedError)) throw err;
       rejected = await this.writeEachAlone(rows, chunks);
-      if (watermark !== undefined) await store.write([], [], watermark);
+      if (watermark !== undefined || keys.length > 0) await store.write([], [], watermark, keys);
     }
     const writeMs = performance.now() - writeStarted;
     this.writtenSeq = seq;

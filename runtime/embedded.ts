@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
 import { InProcessBus, QueueSource, countDrop, createBusMetrics, type BusMetrics, type InProcessBatch } from '../bus/index.js';
 import { systemClock, type Clock, type Logger } from '../core/index.js';
-import { Gateway, createGatewayMetrics, readUdpKernelDrops } from '../gateway/index.js';
+import { Gateway, createGatewayMetrics, readUdpKernelDrops, registerIngestRoute } from '../gateway/index.js';
 import { buildQueryApp, createQueryMetrics } from '../query/index.js';
 import { Rollup, RollupDriver, RollupTelemetry, createRollupMetrics, type DriverEvents } from '../rollup/index.js';
 import { SqliteReader, SqliteStore, openDatabase } from '../store/index.js';
@@ -49,7 +49,7 @@ interface EmbeddedRollup {
 /** Rollup on this thread. */
 function rollupHere(config: Config, clock: Clock, events: DriverEvents, bus: () => InProcessBus, logger: Logger): EmbeddedRollup {
   const store = new SqliteStore(openDatabase(config.dataDir));
-  const source = new QueueSource(EMBEDDED_WRITER, () => bus().taken(), () => undefined);
+  const source = new QueueSource(EMBEDDED_WRITER, () => bus().taken(), (seq) => bus().acked(seq));
   const driver = new RollupDriver({ source, rollup: new Rollup({ store, writer: EMBEDDED_WRITER, clock }), store, flushIntervalMs: config.flushIntervalMs, events, logger });
   const started = driver.start();
   return {
@@ -82,6 +82,7 @@ function rollupInThread(config: Config, events: DriverEvents, bus: () => InProce
   };
   worker.on('message', (m: FromRollupThread) => {
     if (m.kind === 'taken') bus().taken();
+    else if (m.kind === 'acked') bus().acked(m.seq);
     else if (m.kind === 'event') (events[m.name] as (arg: unknown) => void)(m.arg);
     else if (m.kind === 'done') settle(m.id, m.error);
   });
@@ -128,12 +129,22 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
   const rollup = (options.rollupThread ?? true) ? rollupInThread(config, events, theBus) : rollupHere(config, clock, events, theBus, logger.child({ component: 'rollup' }));
   bus = new InProcessBus({ deliver: (batch) => rollup.deliver(batch) }, clock, busMetrics, logger.child({ component: 'bus' }));
 
-  const gateway = new Gateway(gatewayOptions(config, { clock, publisher: bus, metrics: createGatewayMetrics(registry), logger: logger.child({ component: 'gateway' }) }));
+  const gatewayMetrics = createGatewayMetrics(registry);
+  const gateway = new Gateway(gatewayOptions(config, { clock, publisher: bus, metrics: gatewayMetrics, logger: logger.child({ component: 'gateway' }) }));
 
   // Queries read through their own connection: WAL lets them run beside the rollup's writes.
   const reader = new SqliteReader(openDatabase(config.dataDir));
   let closing = false;
   const app: FastifyInstance = buildQueryApp({ reader, clock, metrics: createQueryMetrics(registry), flushIntervalMs: config.flushIntervalMs, maxKeyBytes: config.maxLineBytes });
+  registerIngestRoute(app, {
+    gateway,
+    metrics: gatewayMetrics,
+    maxBodyBytes: config.maxHttpBodyBytes,
+    clock,
+    logger: logger.child({ component: 'ingest' }),
+    // SPEC §3.1: the embedded default remembers idempotency keys in the store, written with the data
+    storedKey: (key) => reader.hasIdempotencyKey(key, clock.nowMs()),
+  });
   registerOpsRoutes(app, {
     registry,
     beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()),

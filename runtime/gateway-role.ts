@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JetStreamPublisher, Spool, connectNats, createBusMetrics, ensureStreams } from '../bus/index.js';
 import { systemClock, type Clock, type Logger } from '../core/index.js';
-import { Gateway, createGatewayMetrics, readUdpKernelDrops, type GatewayOptions } from '../gateway/index.js';
+import { Gateway, createGatewayMetrics, readUdpKernelDrops, registerIngestRoute, type GatewayOptions } from '../gateway/index.js';
 import type { Config, NatsConfig } from './config.js';
 import { createProcessRegistry } from './metrics.js';
 import { buildOpsApp, listen } from './ops-server.js';
@@ -44,7 +44,8 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
     busMetrics,
     log.child({ component: 'publisher' }),
   );
-  const gateway = new Gateway(gatewayOptions(config, { clock, publisher, metrics: createGatewayMetrics(registry), logger: log }));
+  const gatewayMetrics = createGatewayMetrics(registry);
+  const gateway = new Gateway(gatewayOptions(config, { clock, publisher, metrics: gatewayMetrics, logger: log }));
 
   // Listen first: StatsD clients are served (into the spool) even while NATS is unreachable.
   const statsdPort = await gateway.start();
@@ -65,6 +66,8 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
     if (!closing) log.error({ err }, 'NATS connection ended');
   });
   const ops = buildOpsApp({ registry, healthy: () => !closing, beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()) });
+  // a retried request keeps its message ids, so the stream's duplicate window counts it once
+  registerIngestRoute(ops, { gateway, metrics: gatewayMetrics, maxBodyBytes: config.maxHttpBodyBytes, clock, logger: log.child({ component: 'ingest' }) });
   const httpPort = await listen(ops, config.httpAddress);
   logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, role: 'gateway' }, 'hourglass listening');
   return {

@@ -7,6 +7,7 @@ export { INFLUX_APIS, type InfluxApi, type InfluxSettings } from './influx-http.
 export { openReader, openStore, type StoreSettings } from './open-store.js';
 export {
   EXACT_SAMPLE_LIMIT,
+  IDEMPOTENCY_KEEP_MS,
   StoreRejectedError,
   StoreUnavailableError,
   type RawChunk,

@@ -109,6 +109,7 @@ export class InfluxStore implements RollupStore {
     return this.reads.lastGauge(name, tags, beforeHourSec);
   }
 
+  /** Idempotency keys are not kept here: in the distributed setup they are JetStream message ids (schema.ts). */
   async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark): Promise<void> {
     await this.prepare();
     const lines = chunks.map(chunkLine);

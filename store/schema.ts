@@ -10,12 +10,19 @@
  * - `rollup_raw`: raw chunks (RawChunk), the values themselves, appended once per flush while the
  *   writer has seen at most EXACT_SAMPLE_LIMIT values of the series-hour, so medians and
  *   percentiles stay exact there;
- * - `rollup_watermark`: per writer, the last bus sequence whose every value is written.
+ * - `rollup_watermark`: per writer, the last bus sequence whose every value is written;
+ * - `rollup_idempotency` (SQLite only): the Idempotency-Key of each HTTP ingest request written,
+ *   kept IDEMPOTENCY_KEEP_MS (SPEC §3.1: at least 10 minutes, across restarts). The distributed
+ *   setup needs no table: the key becomes the JetStream message id, and the stream's duplicate
+ *   window drops a retry.
  *
  * A query merges the rows of every writer and tag set of a name-hour: a few rows, whatever the
  * number of samples, which keeps closed-hour queries fast.
  */
 import type { MetricType } from '../core/index.js';
+
+/** How long the embedded store remembers an HTTP ingest Idempotency-Key (SPEC §3.1 asks 10 minutes at least). */
+export const IDEMPOTENCY_KEEP_MS = 24 * 3600 * 1000;
 
 /** Below this many values in a name-hour, medians and percentiles are exact (SPEC §4). */
 export const EXACT_SAMPLE_LIMIT = 10_000;
@@ -69,8 +76,10 @@ export interface RollupStore {
   /**
    * Writes rows (overwriting) and chunks (appending), then the writer's watermark: the last bus
    * sequence whose every value is in the rows written (distributed; absent in the embedded default).
+   * `idempotencyKeys`: HTTP ingest requests whose values these rows hold, remembered with them in
+   * the same transaction (embedded default; see IDEMPOTENCY_KEEP_MS).
    */
-  write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark): Promise<void>;
+  write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark, idempotencyKeys?: readonly string[]): Promise<void>;
   /** The writer's last written watermark; 0 when none. */
   loadWatermark(writer: string): Promise<number>;
   close(): Promise<void>;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { MetricType } from '../core/index.js';
-import type { RawChunk, RollupReader, RollupRow, RollupStore, SeriesKey, Watermark } from './schema.js';
+import { IDEMPOTENCY_KEEP_MS, type RawChunk, type RollupReader, type RollupRow, type RollupStore, type SeriesKey, type Watermark } from './schema.js';
 
 export const SQLITE_FILE = 'hourglass.sqlite';
 
@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS rollup_raw (
   PRIMARY KEY (name, hour, tags, type, writer, chunk)
 );
 CREATE TABLE IF NOT EXISTS rollup_watermark (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rollup_idempotency (key TEXT PRIMARY KEY, written_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS rollup_idempotency_age ON rollup_idempotency (written_ms);
 `;
 
 interface RowRecord {
@@ -119,10 +121,12 @@ export function openDatabase(dataDir: string): Database.Database {
 /** Reads rows and chunks; shared by the store (restarts) and the query service. */
 export class SqliteReader implements RollupReader {
   private readonly selectRows;
+  private readonly selectKey;
   private readonly selectChunks;
 
   constructor(protected readonly db: Database.Database) {
     this.selectRows = db.prepare<[string, number], RowRecord>('SELECT * FROM rollup WHERE name = ? AND hour = ?');
+    this.selectKey = db.prepare<[string, number], { found: number }>('SELECT 1 AS found FROM rollup_idempotency WHERE key = ? AND written_ms >= ?');
     this.selectChunks = db.prepare<[string, number, string, string, string], ChunkRecord>(
       'SELECT * FROM rollup_raw WHERE name = ? AND hour = ? AND tags = ? AND type = ? AND writer = ? ORDER BY chunk',
     );
@@ -138,6 +142,11 @@ export class SqliteReader implements RollupReader {
     return out;
   }
 
+  /** Whether an HTTP ingest request with this Idempotency-Key was written (within IDEMPOTENCY_KEEP_MS). */
+  async hasIdempotencyKey(key: string, nowMs: number): Promise<boolean> {
+    return this.selectKey.get(key, nowMs - IDEMPOTENCY_KEEP_MS) !== undefined;
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }
@@ -150,6 +159,8 @@ export class SqliteStore extends SqliteReader implements RollupStore {
   private readonly insertChunk;
   private readonly writeAll;
   private readonly upsertWatermark;
+  private readonly insertKey;
+  private readonly forgetKeys;
   private readonly selectWatermark;
 
   constructor(db: Database.Database) {
@@ -175,7 +186,9 @@ export class SqliteStore extends SqliteReader implements RollupStore {
     );
     this.upsertWatermark = db.prepare('INSERT INTO rollup_watermark (writer, seq) VALUES (?, ?) ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq');
     this.selectWatermark = db.prepare<[string], { seq: number }>('SELECT seq FROM rollup_watermark WHERE writer = ?');
-    this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark: Watermark | undefined) => {
+    this.insertKey = db.prepare('INSERT OR IGNORE INTO rollup_idempotency (key, written_ms) VALUES (?, ?)');
+    this.forgetKeys = db.prepare('DELETE FROM rollup_idempotency WHERE written_ms < ?');
+    this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark: Watermark | undefined, keys: readonly string[]) => {
       for (const r of rows) {
         this.upsertRow.run(
           r.name,
@@ -209,6 +222,11 @@ export class SqliteStore extends SqliteReader implements RollupStore {
         );
       }
       if (watermark !== undefined) this.upsertWatermark.run(watermark.writer, watermark.seq);
+      if (keys.length > 0) {
+        const now = Date.now();
+        for (const k of keys) this.insertKey.run(k, now);
+        this.forgetKeys.run(now - IDEMPOTENCY_KEEP_MS);
+      }
     });
   }
 
@@ -227,8 +245,8 @@ export class SqliteStore extends SqliteReader implements RollupStore {
     return this.selectLastGauge.get(name, tags, beforeHourSec)?.last;
   }
 
-  async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark): Promise<void> {
-    this.writeAll(rows, chunks, watermark);
+  async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark, idempotencyKeys: readonly string[] = []): Promise<void> {
+    this.writeAll(rows, chunks, watermark, idempotencyKeys);
   }
 
   async loadWatermark(writer: string): Promise<number> {
