@@ -14,19 +14,21 @@
 import { linesToTables, stringToLines, type ParameterizedQuery } from '@influxdata/influxdb-client';
 import { SECONDS_PER_HOUR } from '../gateway/index.js';
 import type { InfluxConfig } from '../runtime/config.js';
-import { StoreRejectedError, StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow, type SeriesKey } from '../rollup/schema.js';
+import type { MetricType } from '../gateway/index.js';
+import { StoreRejectedError, StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow, type SeriesKey, type StoredKey } from '../rollup/schema.js';
 import {
   RAW_MEASUREMENT,
   ROLLUP_MEASUREMENT,
   WATERMARK_MEASUREMENT,
   chunkFromRecord,
+  decodeTagValue,
   encodeTagValue,
   parseRfc3339,
   rfc3339Ns,
   rowFromRecord,
   type PointRecord,
 } from '../rollup/influx-line-protocol.js';
-import { chunksOfRowsFlux, lastGaugeFlux, rowsOfKeysFlux, rowsOfNameHourFlux, watermarkFlux } from './flux.js';
+import { chunksOfRowsFlux, lastGaugeFlux, namesFlux, rowsOfKeysFlux, rowsOfNameDayFlux, rowsOfNameHourFlux, typesOfNamesFlux, watermarkFlux } from './flux.js';
 
 /** A deadline for one request, answer included. */
 const REQUEST_TIMEOUT_MS = 4000;
@@ -279,6 +281,37 @@ export class InfluxQlReader implements InfluxReads {
     return best === undefined ? undefined : Number(best.last);
   }
 
+  async rowsOfDay(name: string, dayStartSec: number): Promise<RollupRow[]> {
+    const [records] = await influxQl(this.target, [`SELECT * FROM "${ROLLUP_MEASUREMENT}" WHERE "name" = $name AND time >= $start AND time < $end`], {
+      name: encodeTagValue(name),
+      start: rfc3339Ns(dayStartSec),
+      end: rfc3339Ns(dayStartSec + 24 * SECONDS_PER_HOUR),
+    });
+    return records.map(rowFromRecord);
+  }
+
+  async keys(prefix: string, limit: number): Promise<StoredKey[]> {
+    // the tag index answers both, never the points; the prefix is a bound regex parameter
+    // (influxd takes {"regex": ...} for a `=~ $param`), its metacharacters quoted
+    const where = prefix === '' ? '' : ' WHERE "name" =~ $prefix';
+    const [records] = await influxQl(this.target, [`SHOW TAG VALUES FROM "${ROLLUP_MEASUREMENT}" WITH KEY = "name"${where} LIMIT $limit`], {
+      limit,
+      ...(prefix === '' ? {} : { prefix: { regex: `^${encodeTagValue(prefix).replace(/[\\.+*?()|[\]{}^$]/g, '\\$&')}` } }),
+    });
+    const stored = records.map((r) => String(r.value));
+    const types = new Map<string, MetricType[]>();
+    for (const batch of batches(stored, BATCH)) {
+      const params: Record<string, unknown> = {};
+      const statements = batch.map((name, i) => {
+        params[`name${i}`] = name;
+        return `SHOW TAG VALUES FROM "${ROLLUP_MEASUREMENT}" WITH KEY = "type" WHERE "name" = $name${i}`;
+      });
+      const answers = await influxQl(this.target, statements, params);
+      batch.forEach((name, i) => types.set(name, answers[i].map((r) => decodeTagValue(String(r.value)) as MetricType)));
+    }
+    return stored.map((name) => ({ name: decodeTagValue(name), types: types.get(name) ?? [] }));
+  }
+
   async watermark(writer: string): Promise<number> {
     const [records] = await influxQl(this.target, [`SELECT "seq" FROM "${WATERMARK_MEASUREMENT}" WHERE "writer" = $writer ORDER BY time DESC LIMIT 1`], {
       writer: encodeTagValue(writer),
@@ -333,6 +366,24 @@ export class FluxReader implements InfluxReads {
   async lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined> {
     const [rec] = await fluxQuery(this.target, lastGaugeFlux(this.target.bucket, name, tags, beforeHourSec));
     return rec === undefined ? undefined : Number(rec.last);
+  }
+
+  async rowsOfDay(name: string, dayStartSec: number): Promise<RollupRow[]> {
+    return (await fluxQuery(this.target, rowsOfNameDayFlux(this.target.bucket, name, dayStartSec))).map(rowFromRecord);
+  }
+
+  async keys(prefix: string, limit: number): Promise<StoredKey[]> {
+    const stored = (await fluxQuery(this.target, namesFlux(this.target.bucket, prefix, limit))).map((r) => String(r._value));
+    const types = new Map<string, MetricType[]>();
+    for (const batch of batches(stored, BATCH)) {
+      for (const rec of await fluxQuery(this.target, typesOfNamesFlux(this.target.bucket, batch))) {
+        const name = String(rec.name);
+        const list = types.get(name) ?? [];
+        list.push(decodeTagValue(String(rec.type)) as MetricType);
+        types.set(name, list);
+      }
+    }
+    return stored.map((name) => ({ name: decodeTagValue(name), types: types.get(name) ?? [] }));
   }
 
   async watermark(writer: string): Promise<number> {
