@@ -13,6 +13,7 @@ import { METRIC_TYPES, SECONDS_PER_HOUR, type MetricType } from '../gateway/inde
 import { StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow } from '../rollup/schema.js';
 import { ProblemError, fail, problem, type Problem } from './errors.js';
 import { FAMILY_OF, STATS, computeStatistic, isQuantile, rowsAreExact, type Stat } from './statistics.js';
+import { registerWebPage } from './web/index.js';
 
 export interface QueryAppOptions {
   /** The store to answer from; undefined for roles that serve only /metrics and /healthz. */
@@ -163,7 +164,9 @@ export function buildQueryApp(options: QueryAppOptions): FastifyInstance {
     sendProblem(reply, problem('HG_METHOD_NOT_ALLOWED', 'the query API answers GET and HEAD only'));
   if (reader !== undefined) registerDayRoute(app, reader, options);
   if (reader !== undefined) registerKeysRoute(app, reader, options);
-  for (const url of ['/:key/:stat/:date/:hour', '/:key/:stat/:date', '/-/keys', '/metrics', '/healthz']) {
+  // the page for people, wherever the API is (the query and all roles)
+  if (reader !== undefined) registerWebPage(app, { clock: options.clock, flushIntervalMs: options.flushIntervalMs });
+  for (const url of ['/:key/:stat/:date/:hour', '/:key/:stat/:date', '/-/keys', '/', '/metrics', '/healthz']) {
     app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url, handler: notAllowed });
   }
   return app;
