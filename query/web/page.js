@@ -350,7 +350,7 @@
     }
     const sum = (name) => {
       let total = null;
-      const re = new RegExp(`^${name}(?:\\{([^}]*)\\})? ([^ ]+)`, 'gm');
+      const re = new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm');
       const byReason = {};
       for (const m of text.matchAll(re)) {
         const v = Number(m[2]);
