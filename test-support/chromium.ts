@@ -17,7 +17,8 @@ export interface Chromium {
   close(): Promise<void>;
 }
 
-export async function startChromium(): Promise<Chromium> {
+/** `timezoneId`: the browser's time zone (tests use one far from UTC, to catch local-time slips). */
+export async function startChromium(options: { timezoneId?: string } = {}): Promise<Chromium> {
   if (!fs.existsSync(CHROMIUM)) throw new MissingServerError(CHROMIUM, 'chromium');
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-chromium-'));
   let context: BrowserContext;
@@ -28,6 +29,7 @@ export async function startChromium(): Promise<Chromium> {
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
       viewport: { width: 1280, height: 900 },
+      ...(options.timezoneId === undefined ? {} : { timezoneId: options.timezoneId }),
       timeout: 30_000,
     });
   } catch (err) {

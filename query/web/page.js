@@ -257,6 +257,9 @@
     return Math.max(260, $('view').clientWidth - 8);
   }
 
+  // hours are UTC everywhere in Hourglass, so the axes are too, whatever the browser's zone
+  const tzDate = (sec) => uPlot.tzDate(new Date(sec * 1000), 'Etc/UTC');
+
   function makeCharts(data) {
     const width = chartWidth();
     const height = width < 500 ? 220 : 300;
@@ -265,6 +268,7 @@
         width,
         height,
         scales: { x: { time: true } },
+        tzDate,
         series: [{}, ...STATS.map((stat) => ({ label: stat, stroke: COLORS[stat], width: stat === 'average' || stat === 'median' ? 2 : 1.25, spanGaps: false, points: { size: 5 } }))],
         hooks: { draw: [marks] },
         axes: [{}, { size: 60 }],
@@ -277,6 +281,7 @@
         width,
         height: Math.round(height / 2),
         scales: { x: { time: true } },
+        tzDate,
         series: [{}, { label: 'count', stroke: '#5b6576', fill: 'rgba(91, 101, 118, 0.35)', paths: uPlot.paths.bars({ size: [0.8, 40] }), points: { show: false } }],
         hooks: { draw: [marks] },
         axes: [{}, { size: 60 }],

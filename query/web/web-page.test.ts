@@ -16,6 +16,7 @@ import { StoreUnavailableError, type RollupReader } from '../../rollup/schema.js
 import { createMetrics } from '../../runtime/metrics.js';
 import { startChromium, type Chromium } from '../../test-support/chromium.js';
 import { eventually, sendUdp } from '../../test-support/hourglass-process.js';
+import { seededRandom } from '../../test-support/random.js';
 import { buildQueryApp } from '../app.js';
 
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'test-artifacts');
@@ -70,7 +71,7 @@ async function newPage(): Promise<Page> {
   return page;
 }
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
+const shot = (page: Page, name: string, fullPage = true) => page.screenshot({ path: path.join(ARTIFACTS, name), fullPage });
 
 beforeAll(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -87,12 +88,19 @@ beforeAll(async () => {
     'a bad line without a type',
   ];
   await sendUdp(hourglass.statsdPort, lines.join('\n'));
+  // web.latency: two days of a daily rhythm with a slow tail, for a chart that looks like one
+  const random = seededRandom(9);
+  for (let h = 45; h >= 0; h--) {
+    const values = Array.from({ length: 40 }, () => (80 + 40 * Math.sin(((H21 / 3600 - h) * Math.PI) / 12) + 30 * random() + (random() < 0.05 ? 300 * random() : 0)).toFixed(1));
+    await sendUdp(hourglass.statsdPort, values.map((v) => `web.latency:${v}|ms|#route:${random() < 0.5 ? 'pay' : 'cart'}|T${H21 - h * 3600 + 60}`).join('\n'));
+  }
   await eventually(async () => {
     await hourglass.running.flush();
     const { body } = await api('/api.checkout/count/2026-11-22/21');
     return body.value === 5 ? true : undefined;
   }, 'the samples to reach the store');
-  browser = await startChromium();
+  // a zone far from UTC: the page must show UTC hours and the server's day whatever the browser's zone
+  browser = await startChromium({ timezoneId: 'Pacific/Kiritimati' });
 });
 
 afterAll(async () => {
@@ -118,7 +126,7 @@ describe('the web page at /', () => {
     await page.goto(`${base}/`);
     const { body: keys } = await api('/-/keys?limit=200');
     const expectedKeys = (keys.keys as { key: string }[]).map((k) => k.key);
-    expect(expectedKeys).toEqual(['api.cart', 'api.checkout', 'db.query', 'users']);
+    expect(expectedKeys).toEqual(['api.cart', 'api.checkout', 'db.query', 'users', 'web.latency']);
     await page.waitForFunction((n) => document.querySelectorAll('#key-list button').length === n, expectedKeys.length);
     expect(await page.$$eval('#key-list button', (bs) => bs.map((b) => (b as HTMLElement).dataset.key))).toEqual(expectedKeys);
 
@@ -143,11 +151,24 @@ describe('the web page at /', () => {
     expect(await page.textContent(`#hours tr[data-hour-sec="${H21}"]`)).toMatch(/open \(live\)/);
     expect(await page.textContent(`#hours tr[data-hour-sec="${H21 - 3600}"]`)).toMatch(/complete/);
     expect(await page.isHidden('#message')).toBe(true);
-    await shot(page, 'web-page-desktop.png');
+    expect(await page.isHidden('#type-field')).toBe(true);
 
     // the page asked nothing of any other host
     expect(requested.length).toBeGreaterThan(0);
     for (const url of requested) expect(new URL(url).origin).toBe(base);
+    await page.close();
+  });
+
+  it('charts two days of a busier key as the API answers them', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/#key=web.latency&end=2026-11-22&days=2`);
+    const expected = await expectedHours('web.latency');
+    expect(expected.size).toBe(46);
+    await page.waitForFunction((n) => document.querySelectorAll('#hours tbody tr').length === n, expected.size);
+    expect(await shownHours(page)).toEqual(expected);
+    const plotted = JSON.parse((await page.getAttribute('#chart-values', 'data-plotted')) ?? '{}') as Record<string, (number | null)[]>;
+    expect(plotted.p99).toEqual(plotted.x.map((x) => expected.get(x as number)?.p99 ?? null));
+    await shot(page, 'web-page-desktop.png', false);
     await page.close();
   });
 
