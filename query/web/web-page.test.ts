@@ -127,6 +127,7 @@ describe('the web page at /', () => {
     const { body: keys } = await api('/-/keys?limit=200');
     const expectedKeys = (keys.keys as { key: string }[]).map((k) => k.key);
     expect(expectedKeys).toEqual(['api.cart', 'api.checkout', 'db.query', 'users', 'web.latency']);
+    // (big.key arrives in a later test)
     await page.waitForFunction((n) => document.querySelectorAll('#key-list button').length === n, expectedKeys.length);
     expect(await page.$$eval('#key-list button', (bs) => bs.map((b) => (b as HTMLElement).dataset.key))).toEqual(expectedKeys);
 
@@ -169,6 +170,28 @@ describe('the web page at /', () => {
     const plotted = JSON.parse((await page.getAttribute('#chart-values', 'data-plotted')) ?? '{}') as Record<string, (number | null)[]>;
     expect(plotted.p99).toEqual(plotted.x.map((x) => expected.get(x as number)?.p99 ?? null));
     await shot(page, 'web-page-desktop.png', false);
+    await page.close();
+  });
+
+  it('marks the hours whose percentiles are estimated (over 10,000 samples)', async () => {
+    const random = seededRandom(11);
+    const values = Array.from({ length: 10_050 }, () => (1 + 999 * random()).toFixed(2));
+    for (let i = 0; i < values.length; i += 100) await sendUdp(hourglass.statsdPort, values.slice(i, i + 100).map((v) => `big.key:${v}|ms`).join('\n'));
+    await eventually(async () => {
+      await hourglass.running.flush();
+      return (await api('/big.key/count/2026-11-22/21')).body.value === values.length ? true : undefined;
+    }, 'the 10,050 samples of big.key to reach the store');
+    const { body } = await api('/big.key/median/2026-11-22');
+    const hour = (body as unknown as DayAnswer).hours[0];
+    expect(hour).toMatchObject({ hour: 21, exact: false });
+    const page = await newPage();
+    await page.goto(`${base}/#key=big.key&end=2026-11-22&days=1`);
+    const row = `#hours tr[data-hour-sec="${H21}"]`;
+    await page.waitForSelector(`${row} td[data-stat="count"][data-value="${values.length}"]`);
+    expect(await page.textContent(row)).toMatch(/open \(live\), estimated/);
+    expect(await page.textContent(`${row} td[data-stat="median"]`)).toMatch(/^≈/);
+    expect(await page.textContent(`${row} td[data-stat="max"]`)).not.toMatch(/^≈/);
+    expect(Number(await page.getAttribute(`${row} td[data-stat="median"]`, 'data-value'))).toBe(hour.value);
     await page.close();
   });
 
