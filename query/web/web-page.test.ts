@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /**
  * The web page in a real browser (Debian's Chromium through playwright-core) against a real
  * embedded Hourglass fed by StatsD over UDP: the keys list, the values charted against the API's
@@ -18,6 +16,11 @@ import { startChromium, type Chromium } from '../../test-support/chromium.js';
 import { eventually, sendUdp } from '../../test-support/hourglass-process.js';
 import { seededRandom } from '../../test-support/random.js';
 import { buildQueryApp } from '../app.js';
+
+// The callbacks given to page.evaluate/waitForFunction run in the browser; these names are the
+// browser's. Declared here rather than by adding the DOM library to the whole (Node) program.
+declare const document: any;
+declare const window: { innerWidth: number };
 
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'test-artifacts');
 const STATS = ['average', 'median', 'p90', 'p99', 'min', 'max'] as const;
@@ -60,7 +63,7 @@ async function expectedHours(key: string, query = ''): Promise<Map<number, Recor
 /** What the page's table shows: hourSec -> stat -> the number behind each cell. */
 async function shownHours(page: Page): Promise<Map<number, Record<string, number>>> {
   const rows = await page.$$eval('#hours tbody tr', (trs) =>
-    trs.map((tr) => [Number((tr as HTMLElement).dataset.hourSec), Object.fromEntries([...tr.querySelectorAll('td[data-stat]')].map((td) => [(td as HTMLElement).dataset.stat, Number((td as HTMLElement).dataset.value)]))] as const),
+    trs.map((tr) => [Number(tr.getAttribute('data-hour-sec')), Object.fromEntries(Array.from(tr.querySelectorAll('td[data-stat]'), (td: typeof tr) => [td.getAttribute('data-stat'), Number(td.getAttribute('data-value'))]))] as const),
   );
   return new Map(rows);
 }
@@ -129,7 +132,7 @@ describe('the web page at /', () => {
     expect(expectedKeys).toEqual(['api.cart', 'api.checkout', 'db.query', 'users', 'web.latency']);
     // (big.key arrives in a later test)
     await page.waitForFunction((n) => document.querySelectorAll('#key-list button').length === n, expectedKeys.length);
-    expect(await page.$$eval('#key-list button', (bs) => bs.map((b) => (b as HTMLElement).dataset.key))).toEqual(expectedKeys);
+    expect(await page.$$eval('#key-list button', (bs) => bs.map((b) => b.getAttribute('data-key')))).toEqual(expectedKeys);
 
     await page.fill('#key-search', 'api.c');
     await page.waitForFunction(() => document.querySelectorAll('#key-list button').length === 2);
