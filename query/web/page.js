@@ -31,7 +31,7 @@
       throw Object.assign(new Problem(`Hourglass does not answer (${err.message}).`), { status: 0 });
     }
     const answer = await res.json().catch(() => ({}));
-    if (!res.ok) throw Object.assign(new Problem(answer.detail || `HTTP ${res.status}`), { status: res.status, title: answer.title || '' });
+    if (!res.ok) throw Object.assign(new Problem(answer.detail || `HTTP ${res.status}`), { status: res.status, title: answer.title || '', code: answer.code || '' });
     return answer;
   }
 
@@ -122,17 +122,21 @@
     return out;
   }
 
-  /** Every stat of one day: a map hourSec -> entry, or null when the day holds no data (404). */
+  // a set answers only count (distinct members): the other stats are skipped, not errors
+  const skipped = (err) => {
+    if (err.status === 404 || err.code === 'HG_STAT_NOT_APPLICABLE') return err;
+    throw err;
+  };
+
+  /** Every stat of one day: { hours: hourSec -> entry }, or { empty: the 404 } when it holds no data. */
   async function fetchDay(day) {
     const base = `/${encodeURIComponent(state.key)}`;
-    const answers = await Promise.all(
-      STATS.map((stat) =>
-        getJson(`${base}/${stat}/${day}${query()}`).catch((err) => {
-          if (err.status === 404) return err;
-          throw err;
-        }),
-      ),
-    );
+    let answers = await Promise.all(STATS.map((stat) => getJson(`${base}/${stat}/${day}${query()}`).catch(skipped)));
+    if (answers.every((a) => a instanceof Problem && a.code === 'HG_STAT_NOT_APPLICABLE')) {
+      // a set: its count per hour only (distinct members), no values to chart
+      const count = await getJson(`${base}/count/${day}${query()}`).catch(skipped);
+      answers = [count instanceof Problem ? count : { hours: count.hours.map((h) => ({ ...h, value: undefined })) }];
+    }
     if (answers.every((a) => a instanceof Problem)) return { empty: answers[0] };
     const dayStartSec = Date.parse(`${day}T00:00:00Z`) / 1000;
     const out = new Map();
@@ -141,7 +145,7 @@
       for (const h of a.hours) {
         const sec = dayStartSec + h.hour * HOUR_SEC;
         const e = out.get(sec) || { count: h.count, exact: true, complete: h.complete };
-        e[STATS[i]] = h.value;
+        if (h.value !== undefined) e[STATS[i]] = h.value;
         e.exact = e.exact && h.exact;
         e.complete = e.complete && h.complete;
         out.set(sec, e);

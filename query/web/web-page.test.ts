@@ -213,6 +213,17 @@ describe('the web page at /', () => {
     await page.close();
   });
 
+  it('a set shows its distinct members per hour', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/#key=users&end=2026-11-22&days=1`);
+    const { body } = await api('/users/count/2026-11-22');
+    const [hour] = (body as unknown as DayAnswer).hours;
+    expect(hour).toMatchObject({ hour: 21, value: 1 });
+    await page.waitForSelector(`#hours tr[data-hour-sec="${H21}"] td[data-stat="count"][data-value="${hour.count}"]`);
+    expect(await page.isHidden('#message')).toBe(true);
+    await page.close();
+  });
+
   it('narrows to a tag set', async () => {
     const page = await newPage();
     await page.goto(`${base}/#key=api.checkout&end=2026-11-22&days=3`);
