@@ -14,6 +14,7 @@ export {
   type RollupRow,
   type RollupStore,
   type SeriesKey,
+  type StoredKey,
   type Watermark,
 } from './schema.js';
 export { SQLITE_FILE, SqliteReader, SqliteStore, openDatabase } from './sqlite-store.js';
