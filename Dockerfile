@@ -13,8 +13,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY bin ./bin
+COPY core ./core
 COPY gateway ./gateway
+COPY bus ./bus
 COPY rollup ./rollup
+COPY store ./store
 COPY query ./query
 COPY runtime ./runtime
 RUN npm run build && npm prune --omit=dev
@@ -29,6 +32,8 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
+# the web page's files (GET /), read from the source folder: tsc copies only TypeScript
+COPY --from=build /app/query/web ./query/web
 # DATA_DIR holds the gateway spool (and the SQLite store of the all role). Owned by the
 # unprivileged user the process runs as, so a named volume mounted there inherits it.
 RUN mkdir -p /data && chown node:node /data

@@ -14,6 +14,7 @@ export const PROBLEMS = {
   HG_STAT_NOT_APPLICABLE: { status: 400, title: 'Stat not applicable to this metric type' },
   HG_BAD_REQUEST: { status: 400, title: 'Bad request' },
   HG_NO_DATA: { status: 404, title: 'No data for this key and hour' },
+  HG_NO_DATA_IN_DAY: { status: 404, title: 'No data for this key and day' },
   HG_NOT_FOUND: { status: 404, title: 'No such resource' },
   HG_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   HG_MIXED_TYPES: { status: 409, title: 'Key has samples of several metric types' },

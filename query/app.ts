@@ -1,5 +1,7 @@
 /**
- * The query API (SPEC §4): GET /<key>/<stat_type>/<date>/<hour>, over the store's reader only.
+ * The query API (SPEC §4, §4.1): GET /<key>/<stat_type>/<date>/<hour>, the day form
+ * /<key>/<stat_type>/<date>, GET /-/keys, and the web page at GET / (query/web/), over the
+ * store's reader only.
  *
  * Built by a function and listened on elsewhere (runtime/ adds /metrics, /healthz and, in the
  * all role, the ingest routes to the same app), so tests use app.inject(). Every parameter is
@@ -7,10 +9,11 @@
  * `13.0` or `-0` for an hour.
  */
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { METRIC_TYPES, RETRY_AFTER_SEC, SECONDS_PER_HOUR, fail, hourEndMs, installProblemHandlers, problem, sendProblem, type Clock, type MetricType } from '../core/index.js';
-import { StoreUnavailableError, type RollupReader, type RollupRow } from '../store/index.js';
+import { METRIC_TYPES, RETRY_AFTER_SEC, SECONDS_PER_DAY, SECONDS_PER_HOUR, fail, hourEndMs, installProblemHandlers, problem, sendProblem, type Clock, type MetricType } from '../core/index.js';
+import { StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow } from '../store/index.js';
 import type { QueryMetrics } from './metrics.js';
 import { FAMILY_OF, STATS, computeStatistic, isQuantile, rowsAreExact, type Stat } from './statistics.js';
+import { registerWebPage } from './web/index.js';
 
 export interface QueryAppOptions {
   readonly reader: RollupReader;
@@ -21,10 +24,14 @@ export interface QueryAppOptions {
 }
 
 /** What the query API serves, for the not-found answer. */
-export const QUERY_API_HINT = 'the query API is GET /<key>/<stat_type>/<YYYY-MM-DD>/<hour>';
+export const QUERY_API_HINT = 'the query API is GET /<key>/<stat_type>/<YYYY-MM-DD>/<hour>, GET /<key>/<stat_type>/<YYYY-MM-DD> and GET /-/keys; the web page is GET /';
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const HOUR = /^\d{1,2}$/;
 const QUERY_PARAMS = ['tag', 'type'];
+const KEYS_PARAMS = ['prefix', 'limit'];
+/** GET /-/keys: names per answer by default, and at most (SPEC §4.1); a bound on one answer's size. */
+export const KEYS_DEFAULT_LIMIT = 1000;
+export const KEYS_MAX_LIMIT = 10_000;
 
 interface Params {
   key: string;
@@ -36,10 +43,16 @@ interface Params {
 function validateKey(key: string, maxKeyBytes: number): void {
   const why = `key must be a StatsD metric name: 1 to ${maxKeyBytes} bytes, without ':', '|' or control characters`;
   if (key.length === 0 || Buffer.byteLength(key) > maxKeyBytes) fail('HG_INVALID_KEY', why);
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    if (c < 32 || c === 127 || c === 58 || c === 124) fail('HG_INVALID_KEY', why);
+  if (!isNameText(key)) fail('HG_INVALID_KEY', why);
+}
+
+/** No ':', '|' or control characters: what a StatsD name (or the start of one) may hold. */
+function isNameText(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 32 || c === 127 || c === 58 || c === 124) return false;
   }
+  return true;
 }
 
 function validateStat(stat: string): Stat {
@@ -117,7 +130,13 @@ export function buildQueryApp(options: QueryAppOptions): FastifyInstance {
   registerQueryRoute(app, reader, options);
   const notAllowed = async (_request: unknown, reply: FastifyReply) =>
     sendProblem(reply, problem('HG_METHOD_NOT_ALLOWED', 'the query API answers GET and HEAD only'));
-  app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url: '/:key/:stat/:date/:hour', handler: notAllowed });
+  registerDayRoute(app, reader, options);
+  registerKeysRoute(app, reader, options);
+  // the page for people, wherever the API is (the query and all roles)
+  registerWebPage(app, { clock: options.clock, flushIntervalMs: options.flushIntervalMs });
+  for (const url of ['/:key/:stat/:date/:hour', '/:key/:stat/:date', '/-/keys', '/']) {
+    app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url, handler: notAllowed });
+  }
   return app;
 }
 
@@ -145,12 +164,7 @@ function registerQueryRoute(app: FastifyInstance, reader: RollupReader, options:
 
     const rows = selectRows(await fromStore(reader.rows(key, hourSec)), filters);
     if (rows.length === 0) fail('HG_NO_DATA', `no samples of ${JSON.stringify(key)}${filters.tags.length ? ` with tags ${filters.tags.join(',')}` : ''} in ${date} hour ${hour} (UTC)`);
-    const families = [...new Set(rows.map((r) => FAMILY_OF[r.type]))];
-    if (families.length > 1) {
-      const types = [...new Set(rows.map((r) => r.type))].join(', ');
-      fail('HG_MIXED_TYPES', `${JSON.stringify(key)} has samples of types ${types} in that hour; choose one with ?type=`);
-    }
-    if (rows[0].type === 's' && stat !== 'count') fail('HG_STAT_NOT_APPLICABLE', `${JSON.stringify(key)} is a set: only count (distinct members) applies`);
+    checkRows(rows, key, stat, 'in that hour');
 
     const needsChunks = (isQuantile(stat) || rows[0].type === 's') && rowsAreExact(rows);
     const result = computeStatistic(stat, rows, needsChunks ? await fromStore(reader.chunks(rows)) : null);
@@ -169,3 +183,99 @@ function registerQueryRoute(app: FastifyInstance, reader: RollupReader, options:
   });
 }
 
+/** The checks the hourly and day forms share once rows are selected: one family, a stat that applies. */
+function checkRows(rows: readonly RollupRow[], key: string, stat: Stat, when: string): void {
+  const families = new Set(rows.map((r) => FAMILY_OF[r.type]));
+  if (families.size > 1) {
+    const types = [...new Set(rows.map((r) => r.type))].join(', ');
+    fail('HG_MIXED_TYPES', `${JSON.stringify(key)} has samples of types ${types} ${when}; choose one with ?type=`);
+  }
+  if (rows[0].type === 's' && stat !== 'count') fail('HG_STAT_NOT_APPLICABLE', `${JSON.stringify(key)} is a set: only count (distinct members) applies`);
+}
+
+/**
+ * GET /<key>/<stat_type>/<date> (SPEC §4.1): every hour of the day holding data, each computed as
+ * the hourly form computes it, from one read of the day's rows plus, where the answer can be
+ * exact, one read of those hours' raw chunks (what 24 hourly queries would read, no more).
+ */
+function registerDayRoute(app: FastifyInstance, reader: RollupReader, options: QueryAppOptions): void {
+  const { clock, flushIntervalMs, maxKeyBytes } = options;
+  app.get<{ Params: Omit<Params, 'hour'>; Querystring: Record<string, unknown> }>('/:key/:stat/:date', async (request) => {
+    const { key, stat: rawStat, date } = request.params;
+    (request as { hgStat?: string }).hgStat = (STATS as readonly string[]).includes(rawStat) ? rawStat : 'invalid';
+    validateKey(key, maxKeyBytes);
+    const stat = validateStat(rawStat);
+    const dayStartSec = validateDate(date);
+    const filters = validateQuery(request.query);
+    const dayEndSec = dayStartSec + SECONDS_PER_DAY;
+
+    const rows = selectRows(await fromStore(reader.rowsOfDay(key, dayStartSec)), filters).filter((r) => r.hourSec >= dayStartSec && r.hourSec < dayEndSec);
+    if (rows.length === 0) fail('HG_NO_DATA_IN_DAY', `no samples of ${JSON.stringify(key)}${filters.tags.length ? ` with tags ${filters.tags.join(',')}` : ''} on ${date} (UTC)`);
+    checkRows(rows, key, stat, `on ${date}`);
+
+    const byHour = new Map<number, RollupRow[]>();
+    for (const r of rows) {
+      const group = byHour.get(r.hourSec);
+      if (group === undefined) byHour.set(r.hourSec, [r]);
+      else group.push(r);
+    }
+    const wantsChunks = isQuantile(stat) || rows[0].type === 's';
+    const exactHours = wantsChunks ? [...byHour.values()].filter(rowsAreExact) : [];
+    const chunksByHour = new Map<number, RawChunk[]>();
+    if (exactHours.length > 0) {
+      for (const c of await fromStore(reader.chunks(exactHours.flat()))) {
+        const group = chunksByHour.get(c.hourSec);
+        if (group === undefined) chunksByHour.set(c.hourSec, [c]);
+        else group.push(c);
+      }
+    }
+    const nowMs = clock.nowMs();
+    const hours = [...byHour.keys()]
+      .sort((a, b) => a - b)
+      .map((hourSec) => {
+        const hourRows = byHour.get(hourSec)!;
+        const exact = wantsChunks && rowsAreExact(hourRows);
+        const result = computeStatistic(stat, hourRows, exact ? (chunksByHour.get(hourSec) ?? []) : null);
+        return {
+          hour: (hourSec - dayStartSec) / SECONDS_PER_HOUR,
+          value: result.value,
+          count: result.count,
+          exact: result.exact,
+          ...(result.relativeError !== undefined ? { relative_error: result.relativeError } : {}),
+          // as the hourly form says it (SPEC §4)
+          complete: nowMs >= hourEndMs(hourSec) + 2 * flushIntervalMs,
+        };
+      });
+    return { key, stat, date, hours };
+  });
+}
+
+/** GET /-/keys?prefix=&limit= (SPEC §4.1): the names holding data, sorted, with their types. */
+function registerKeysRoute(app: FastifyInstance, reader: RollupReader, options: QueryAppOptions): void {
+  const { maxKeyBytes } = options;
+  app.get<{ Querystring: Record<string, unknown> }>('/-/keys', async (request) => {
+    (request as { hgStat?: string }).hgStat = 'keys';
+    const query = request.query;
+    for (const name of Object.keys(query)) {
+      if (!KEYS_PARAMS.includes(name)) fail('HG_INVALID_QUERY', `unknown query parameter ${JSON.stringify(name)}; allowed: prefix (the start of a name), limit (1 to ${KEYS_MAX_LIMIT})`);
+    }
+    const { prefix = '', limit: rawLimit } = query;
+    if (typeof prefix !== 'string' || Buffer.byteLength(prefix) > maxKeyBytes || !isNameText(prefix)) {
+      fail('HG_INVALID_QUERY', `prefix must be given once, at most ${maxKeyBytes} bytes, without ':', '|' or control characters`);
+    }
+    let limit = KEYS_DEFAULT_LIMIT;
+    if (rawLimit !== undefined) {
+      if (typeof rawLimit !== 'string' || !/^\d{1,6}$/.test(rawLimit) || Number(rawLimit) < 1 || Number(rawLimit) > KEYS_MAX_LIMIT) {
+        fail('HG_INVALID_QUERY', `limit must be given once, a whole number from 1 to ${KEYS_MAX_LIMIT} (default ${KEYS_DEFAULT_LIMIT})`);
+      }
+      limit = Number(rawLimit);
+    }
+    // one more than asked tells whether there are more
+    const found = await fromStore(reader.keys(prefix as string, limit + 1));
+    const typeOrder = (t: MetricType) => METRIC_TYPES.indexOf(t);
+    return {
+      keys: found.slice(0, limit).map((k) => ({ key: k.name, types: [...k.types].sort((a, b) => typeOrder(a) - typeOrder(b)) })),
+      truncated: found.length > limit,
+    };
+  });
+}

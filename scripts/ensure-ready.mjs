@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE_DIRS = ['core', 'gateway', 'bus', 'rollup', 'store', 'query', 'runtime'];
 
-/** Debian packages the test suite needs: the StatsD clients of compat-tests/ and the servers of test-support/. */
-const TEST_PACKAGES = ['python3-statsd', 'ruby-statsd', 'libnet-statsd-perl', 'python3-aiodogstatsd', 'nats-server', 'influxdb', 'prometheus', 'docker-compose', 'python3-yaml'];
+/** Debian packages the test suite needs: the StatsD clients of compat-tests/, the servers of test-support/, and the browser of query/web/'s tests. */
+const TEST_PACKAGES = ['python3-statsd', 'ruby-statsd', 'libnet-statsd-perl', 'python3-aiodogstatsd', 'nats-server', 'influxdb', 'prometheus', 'docker-compose', 'python3-yaml', 'chromium'];
 
 const say = (text) => process.stderr.write(`ensure-ready: ${text}\n`);
 

@@ -6,8 +6,8 @@
  * spliced into query text). Tag values are compared in their stored (percent-encoded) form.
  * Each query pivots fields into columns: one record per point, as InfluxQL's SELECT * gives.
  */
-import { flux, fluxDateTime, fluxString, type ParameterizedQuery } from '@influxdata/influxdb-client';
-import { SECONDS_PER_HOUR } from '../core/index.js';
+import { flux, fluxDateTime, fluxInteger, fluxString, type ParameterizedQuery } from '@influxdata/influxdb-client';
+import { SECONDS_PER_DAY, SECONDS_PER_HOUR } from '../core/index.js';
 import { RAW_MEASUREMENT, ROLLUP_MEASUREMENT, WATERMARK_MEASUREMENT, encodeTagValue, rfc3339Ns } from './influx-line-protocol.js';
 import type { RollupRow, SeriesKey } from './schema.js';
 
@@ -66,4 +66,41 @@ export function watermarkFlux(bucket: string, writer: string): ParameterizedQuer
   |> range(start: ${time(0)})
   |> filter(fn: (r) => r._measurement == ${fluxString(WATERMARK_MEASUREMENT)} and r.writer == ${tag(writer)} and r._field == "seq")
   |> last()`;
+}
+
+/** Every row of a name over the 24 hours from `dayStartSec` (the day form, SPEC §4.1). */
+export function rowsOfNameDayFlux(bucket: string, name: string, dayStartSec: number): ParameterizedQuery {
+  return flux`from(bucket: ${fluxString(bucket)})
+  |> range(start: ${time(dayStartSec)}, stop: ${time(dayStartSec + SECONDS_PER_DAY)})
+  |> filter(fn: (r) => r._measurement == ${fluxString(ROLLUP_MEASUREMENT)} and r.name == ${tag(name)})
+  |> ${PIVOT}`;
+}
+
+/**
+ * The stored names starting with `prefix` (stored form), sorted, at most `limit`: from the tag
+ * index (schema.tagValues), not the points. `_value` holds each name.
+ */
+export function namesFlux(bucket: string, prefix: string, limit: number): ParameterizedQuery {
+  // the empty prefix stays empty: encodeTagValue would store it as a marker
+  const stored = prefix === '' ? '' : encodeTagValue(prefix);
+  return flux`import "influxdata/influxdb/schema"
+import "strings"
+schema.tagValues(bucket: ${fluxString(bucket)}, tag: "name", start: ${time(0)},
+  predicate: (r) => r._measurement == ${fluxString(ROLLUP_MEASUREMENT)} and strings.hasPrefix(v: r.name, prefix: ${fluxString(stored)}))
+  |> sort()
+  |> limit(n: ${fluxInteger(limit)})`;
+}
+
+/** The types of each of these names, from the tag index: records with `name` and `type` (stored forms). */
+export function typesOfNamesFlux(bucket: string, names: readonly string[]): ParameterizedQuery {
+  const parts = names.map(
+    (name) => flux`schema.tagValues(bucket: ${fluxString(bucket)}, tag: "type", start: ${time(0)},
+    predicate: (r) => r._measurement == ${fluxString(ROLLUP_MEASUREMENT)} and r.name == ${tag(name)})
+    |> map(fn: (r) => ({name: ${tag(name)}, type: r._value}))`,
+  );
+  // union() needs two streams at least
+  const all = parts.length === 1 ? parts[0] : flux`union(tables: [${parts.reduce((list, part) => flux`${list},
+  ${part}`)}])`;
+  return flux`import "influxdata/influxdb/schema"
+${all}`;
 }

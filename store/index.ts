@@ -15,6 +15,7 @@ export {
   type RollupRow,
   type RollupStore,
   type SeriesKey,
+  type StoredKey,
   type Watermark,
 } from './schema.js';
 export { SQLITE_FILE, SqliteReader, SqliteStore, openDatabase } from './sqlite-store.js';

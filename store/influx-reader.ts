@@ -5,21 +5,22 @@
  * (INFLUX_API=v2). Values are InfluxQL bound parameters (`params`) or Flux literals escaped by the
  * client's flux template (flux.ts); statement text never holds a value.
  */
-import { SECONDS_PER_HOUR } from '../core/index.js';
-import { StoreRejectedError, type RawChunk, type RollupReader, type RollupRow, type SeriesKey } from './schema.js';
+import { SECONDS_PER_DAY, SECONDS_PER_HOUR, type MetricType } from '../core/index.js';
+import { StoreRejectedError, type RawChunk, type RollupReader, type RollupRow, type SeriesKey, type StoredKey } from './schema.js';
 import { fluxQuery, influxQl, v1Target, v2Target, type InfluxSettings, type V1Target, type V2Target } from './influx-http.js';
 import {
   RAW_MEASUREMENT,
   ROLLUP_MEASUREMENT,
   WATERMARK_MEASUREMENT,
   chunkFromRecord,
+  decodeTagValue,
   encodeTagValue,
   parseRfc3339,
   rfc3339Ns,
   rowFromRecord,
   type PointRecord,
 } from './influx-line-protocol.js';
-import { chunksOfRowsFlux, lastGaugeFlux, rowsOfKeysFlux, rowsOfNameHourFlux, watermarkFlux } from './flux.js';
+import { chunksOfRowsFlux, lastGaugeFlux, namesFlux, rowsOfKeysFlux, rowsOfNameDayFlux, rowsOfNameHourFlux, typesOfNamesFlux, watermarkFlux } from './flux.js';
 
 /** Reads of the rollup's store beside those of the query service. */
 export interface InfluxReads extends RollupReader {
@@ -127,6 +128,37 @@ export class InfluxQlReader implements InfluxReads {
     return best === undefined ? undefined : Number(best.last);
   }
 
+  async rowsOfDay(name: string, dayStartSec: number): Promise<RollupRow[]> {
+    const [records] = await influxQl(this.target, [`SELECT * FROM "${ROLLUP_MEASUREMENT}" WHERE "name" = $name AND time >= $start AND time < $end`], {
+      name: encodeTagValue(name),
+      start: rfc3339Ns(dayStartSec),
+      end: rfc3339Ns(dayStartSec + SECONDS_PER_DAY),
+    });
+    return records.map(rowFromRecord);
+  }
+
+  async keys(prefix: string, limit: number): Promise<StoredKey[]> {
+    // the tag index answers both, never the points; the prefix is a bound regex parameter
+    // (influxd takes {"regex": ...} for a `=~ $param`), its metacharacters quoted
+    const where = prefix === '' ? '' : ' WHERE "name" =~ $prefix';
+    const [records] = await influxQl(this.target, [`SHOW TAG VALUES FROM "${ROLLUP_MEASUREMENT}" WITH KEY = "name"${where} LIMIT $limit`], {
+      limit,
+      ...(prefix === '' ? {} : { prefix: { regex: `^${encodeTagValue(prefix).replace(/[\\.+*?()|[\]{}^$]/g, '\\$&')}` } }),
+    });
+    const stored = records.map((r) => String(r.value));
+    const types = new Map<string, MetricType[]>();
+    for (const batch of batches(stored, BATCH)) {
+      const params: Record<string, unknown> = {};
+      const statements = batch.map((name, i) => {
+        params[`name${i}`] = name;
+        return `SHOW TAG VALUES FROM "${ROLLUP_MEASUREMENT}" WITH KEY = "type" WHERE "name" = $name${i}`;
+      });
+      const answers = await influxQl(this.target, statements, params);
+      batch.forEach((name, i) => types.set(name, answers[i].map((r) => decodeTagValue(String(r.value)) as MetricType)));
+    }
+    return stored.map((name) => ({ name: decodeTagValue(name), types: types.get(name) ?? [] }));
+  }
+
   async watermark(writer: string): Promise<number> {
     const [records] = await influxQl(this.target, [`SELECT "seq" FROM "${WATERMARK_MEASUREMENT}" WHERE "writer" = $writer ORDER BY time DESC LIMIT 1`], {
       writer: encodeTagValue(writer),
@@ -181,6 +213,24 @@ export class FluxReader implements InfluxReads {
   async lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined> {
     const [rec] = await fluxQuery(this.target, lastGaugeFlux(this.target.bucket, name, tags, beforeHourSec));
     return rec === undefined ? undefined : Number(rec.last);
+  }
+
+  async rowsOfDay(name: string, dayStartSec: number): Promise<RollupRow[]> {
+    return (await fluxQuery(this.target, rowsOfNameDayFlux(this.target.bucket, name, dayStartSec))).map(rowFromRecord);
+  }
+
+  async keys(prefix: string, limit: number): Promise<StoredKey[]> {
+    const stored = (await fluxQuery(this.target, namesFlux(this.target.bucket, prefix, limit))).map((r) => String(r._value));
+    const types = new Map<string, MetricType[]>();
+    for (const batch of batches(stored, BATCH)) {
+      for (const rec of await fluxQuery(this.target, typesOfNamesFlux(this.target.bucket, batch))) {
+        const name = String(rec.name);
+        const list = types.get(name) ?? [];
+        list.push(decodeTagValue(String(rec.type)) as MetricType);
+        types.set(name, list);
+      }
+    }
+    return stored.map((name) => ({ name: decodeTagValue(name), types: types.get(name) ?? [] }));
   }
 
   async watermark(writer: string): Promise<number> {

@@ -96,7 +96,19 @@ export interface RollupReader {
   rows(name: string, hourSec: number): Promise<RollupRow[]>;
   /** The raw chunks of these rows. */
   chunks(rows: readonly RollupRow[]): Promise<RawChunk[]>;
+  /** Every row of a name over the 24 hours from `dayStartSec`: the day form of the query API (SPEC §4.1). */
+  rowsOfDay(name: string, dayStartSec: number): Promise<RollupRow[]>;
+  /**
+   * The names that hold data and start with `prefix`, in the store's order of names (byte order
+   * of UTF-8), at most `limit` of them, each with the types it was sent as.
+   */
+  keys(prefix: string, limit: number): Promise<StoredKey[]>;
   close(): Promise<void>;
+}
+
+export interface StoredKey {
+  readonly name: string;
+  readonly types: readonly MetricType[];
 }
 
 /** The store could not be reached or failed; a query answers 503. */

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { MetricType } from '../core/index.js';
-import { IDEMPOTENCY_KEEP_MS, type RawChunk, type RollupReader, type RollupRow, type RollupStore, type SeriesKey, type Watermark } from './schema.js';
+import { SECONDS_PER_DAY, type MetricType } from '../core/index.js';
+import { IDEMPOTENCY_KEEP_MS, StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow, type RollupStore, type SeriesKey, type StoredKey, type Watermark } from './schema.js';
 
 export const SQLITE_FILE = 'hourglass.sqlite';
 
@@ -26,6 +26,9 @@ CREATE TABLE IF NOT EXISTS rollup_raw (
 CREATE TABLE IF NOT EXISTS rollup_watermark (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS rollup_idempotency (key TEXT PRIMARY KEY, written_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS rollup_idempotency_age ON rollup_idempotency (written_ms);
+-- the names and their types (GET /-/keys) by index seeks, one per (name, type), however many
+-- hours, tag sets and writers a name has; rows are updated in place, so it costs only inserts
+CREATE INDEX IF NOT EXISTS rollup_name_type ON rollup (name, type);
 `;
 
 interface RowRecord {
@@ -118,33 +121,75 @@ export function openDatabase(dataDir: string): Database.Database {
   return db;
 }
 
+/** A failed read (closed database, I/O error, busy past busy_timeout) is the store being unavailable: 503, retry. */
+function read<T>(query: () => T): T {
+  try {
+    return query();
+  } catch (err) {
+    throw new StoreUnavailableError(`SQLite read failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /** Reads rows and chunks; shared by the store (restarts) and the query service. */
 export class SqliteReader implements RollupReader {
   private readonly selectRows;
   private readonly selectKey;
   private readonly selectChunks;
+  private readonly selectDayRows;
+  private readonly firstNameType;
+  private readonly nextNameType;
 
   constructor(protected readonly db: Database.Database) {
     this.selectRows = db.prepare<[string, number], RowRecord>('SELECT * FROM rollup WHERE name = ? AND hour = ?');
     this.selectKey = db.prepare<[string, number], { found: number }>('SELECT 1 AS found FROM rollup_idempotency WHERE key = ? AND written_ms >= ?');
+    this.selectDayRows = db.prepare<[string, number, number], RowRecord>('SELECT * FROM rollup WHERE name = ? AND hour >= ? AND hour < ?');
+    this.firstNameType = db.prepare<[string], { name: string; type: string }>('SELECT name, type FROM rollup WHERE name >= ? ORDER BY name, type LIMIT 1');
+    // a skip scan: the next distinct (name, type) after the given one, one index seek each
+    this.nextNameType = db.prepare<[string, string], { name: string; type: string }>(
+      'SELECT name, type FROM rollup WHERE (name, type) > (?, ?) ORDER BY name, type LIMIT 1',
+    );
     this.selectChunks = db.prepare<[string, number, string, string, string], ChunkRecord>(
       'SELECT * FROM rollup_raw WHERE name = ? AND hour = ? AND tags = ? AND type = ? AND writer = ? ORDER BY chunk',
     );
   }
 
   async rows(name: string, hourSec: number): Promise<RollupRow[]> {
-    return this.selectRows.all(name, hourSec).map(toRow);
+    return read(() => this.selectRows.all(name, hourSec).map(toRow));
   }
 
   async chunks(rows: readonly RollupRow[]): Promise<RawChunk[]> {
-    const out: RawChunk[] = [];
-    for (const r of rows) for (const c of this.selectChunks.all(r.name, r.hourSec, r.tags, r.type, r.writer)) out.push(toChunk(c));
+    return read(() => {
+      const out: RawChunk[] = [];
+      for (const r of rows) for (const c of this.selectChunks.all(r.name, r.hourSec, r.tags, r.type, r.writer)) out.push(toChunk(c));
+      return out;
+    });
+  }
+
+  async rowsOfDay(name: string, dayStartSec: number): Promise<RollupRow[]> {
+    return read(() => this.selectDayRows.all(name, dayStartSec, dayStartSec + SECONDS_PER_DAY).map(toRow));
+  }
+
+  async keys(prefix: string, limit: number): Promise<StoredKey[]> {
+    return read(() => this.keysNow(prefix, limit));
+  }
+
+  private keysNow(prefix: string, limit: number): StoredKey[] {
+    const out: { name: string; types: MetricType[] }[] = [];
+    let pair = this.firstNameType.get(prefix);
+    // names starting with the prefix are contiguous in byte order
+    while (pair !== undefined && pair.name.startsWith(prefix)) {
+      const last = out[out.length - 1];
+      if (last !== undefined && last.name === pair.name) last.types.push(pair.type as MetricType);
+      else if (out.length === limit) break;
+      else out.push({ name: pair.name, types: [pair.type as MetricType] });
+      pair = this.nextNameType.get(pair.name, pair.type);
+    }
     return out;
   }
 
   /** Whether an HTTP ingest request with this Idempotency-Key was written (within IDEMPOTENCY_KEEP_MS). */
   async hasIdempotencyKey(key: string, nowMs: number): Promise<boolean> {
-    return this.selectKey.get(key, nowMs - IDEMPOTENCY_KEEP_MS) !== undefined;
+    return read(() => this.selectKey.get(key, nowMs - IDEMPOTENCY_KEEP_MS) !== undefined);
   }
 
   async close(): Promise<void> {
