@@ -208,18 +208,7 @@ export class Agent {
         this.options.metrics.fileEvents.inc({ event: stat.nlink === 0 ? 'deleted' : 'rotated' });
         this.log.info({ path: f.path, deleted: stat.nlink === 0 }, 'file rotated or deleted: finishing it');
       }
-      if (stat.size < f.offset || !(await startsLike(f.handle, f.identity))) {
-        // copytruncate (or rewritten in place): what was delivered stays delivered; read the new content from 0.
-        this.options.metrics.fileEvents.inc({ event: 'truncated' });
-        this.log.info({ path: f.path, size: stat.size, offset: f.offset }, 'file truncated: reading it again from the start');
-        f.identity = await identityOf(f.handle);
-        f.fileId = newFileId(f.identity);
-        f.offset = 0;
-        f.pending = undefined;
-        f.lastActiveMs = now;
-        await this.save();
-        continue;
-      }
+      if (await this.resetIfTruncated(f, stat.size, now)) continue;
       if (f.identity.fingerprintBytes < FINGERPRINT_BYTES && stat.size > f.identity.fingerprintBytes) {
         const grown = await identityOf(f.handle);
         f.identity = { ...grown, dev: f.identity.dev, ino: f.identity.ino };
@@ -266,6 +255,25 @@ export class Agent {
       else this.options.metrics.fileEvents.inc({ event: 'deleted' });
     }
     this.options.metrics.filesFollowed.set(this.followed.length);
+  }
+
+  /**
+   * copytruncate (or a rewrite in place): the file is shorter than what was read, or no longer
+   * starts with the bytes it did. What was delivered stays delivered; the new content is read from
+   * 0 under a new file id. Returns true when it reset the file.
+   */
+  private async resetIfTruncated(f: Followed, size: number, now: number): Promise<boolean> {
+    if (size >= f.offset && (await startsLike(f.handle, f.identity))) return false;
+    this.options.metrics.fileEvents.inc({ event: 'truncated' });
+    this.log.info({ path: f.path, size, offset: f.offset }, 'file truncated: reading it again from the start');
+    const identity = await identityOf(f.handle);
+    f.identity = { ...identity, dev: f.identity.dev, ino: f.identity.ino };
+    f.fileId = newFileId(f.identity);
+    f.offset = 0;
+    f.pending = undefined;
+    f.lastActiveMs = now;
+    await this.save();
+    return true;
   }
 
   /** A newly opened file: the saved state of the same file if there is one, else read from 0. */
@@ -320,11 +328,13 @@ export class Agent {
       for (;;) {
         if (signal.aborted) return;
         const size = (await f.handle.stat()).size;
-        if (!f.pending && size <= f.offset) break;
-        if (size < f.offset) break; // Truncated: the next scan handles it.
+        if (!f.pending && size === f.offset) break;
+        // Checked before and after reading, so a range read across a truncation is never sent.
+        if (await this.resetIfTruncated(f, size, this.options.nowMs())) continue;
         const range = f.pending
           ? await readLines(f.handle, f.pending.start, f.pending.end, { maxLineBytes: this.options.maxLineBytes, maxBatchBytes: Infinity, maxBatchLines: Infinity })
           : await readLines(f.handle, f.offset, size, { maxLineBytes: this.options.maxLineBytes, maxBatchBytes: this.maxBatchBytes, maxBatchLines: this.options.maxBatchLines });
+        if (await this.resetIfTruncated(f, (await f.handle.stat()).size, this.options.nowMs())) continue;
         if (range.end === range.start) break; // Only a partial last line: it waits for its newline.
         if (f.pending && range.end !== f.pending.end) {
           // The pending range no longer reads the same (truncated underneath): let the scan decide.

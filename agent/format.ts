@@ -105,7 +105,8 @@ export class LineDecoder {
     const groups = format.pattern.exec(line)?.groups;
     if (groups === undefined || groups.key === undefined || groups.value === undefined) return { ok: false, reason: 'no_match' };
     const { key, value } = groups;
-    if (key.length === 0) return { ok: false, reason: 'bad_name' };
+    // `:` or `|` in a key would change the StatsD line's meaning: refused, never sent.
+    if (key.length === 0 || /[:|\n\r]/.test(key)) return { ok: false, reason: 'bad_name' };
     if (!DECIMAL.test(value)) return { ok: false, reason: 'bad_value' };
     let statsd = `${key}:${value}|ms`;
     if (format.hasTs && groups.ts !== undefined) {

@@ -1,5 +1,5 @@
 /**
- * `hourglass <all|gateway|rollup|query> [--option value ...]`: the one place that reads
+ * `hourglass <all|gateway|rollup|query|agent> [--option value ...]`: the one place that reads
  * process.env and argv. A bad configuration exits 2 with every problem named (SPEC §2).
  */
 import { parseArgs } from 'node:util';
@@ -7,6 +7,7 @@ import { buildQueryApp } from '../query/app.js';
 import { SqliteReader, SqliteStore, openDatabase } from '../rollup/sqlite-store.js';
 import { openInfluxReader } from '../query/influx-reader.js';
 import { openInfluxStore } from '../rollup/influx-store.js';
+import { startAgentRole } from './agent-role.js';
 import { startGatewayRole, startRollupRole } from './distributed.js';
 import { systemClock } from './clock.js';
 import { ConfigError, ROLES, SETTINGS, parseConfig, type Config } from './config.js';
@@ -33,6 +34,7 @@ export function usage(): string {
     '  gateway   StatsD listeners publishing to NATS JetStream (needs NATS_URL)',
     '  rollup    hourly rollup worker consuming NATS JetStream (needs NATS_URL)',
     '  query     the HTTP query API over the store',
+    '  agent     follows log files (AGENT_FILES) and sends their lines to a gateway (AGENT_GATEWAY_URL)',
     '',
     'Options (a flag overrides the environment variable beside it):',
     ...rows,
@@ -60,6 +62,8 @@ function startRole(config: Config, logger: Logger): Promise<{ close(): Promise<v
       return startRollupRole(config, config.influx ? openInfluxStore(config.influx) : new SqliteStore(openDatabase(config.dataDir)), logger);
     case 'query':
       return startQueryOnly(config, logger);
+    case 'agent':
+      return startAgentRole(config, logger);
   }
 }
 
