@@ -33,8 +33,8 @@ export async function startAgentRole(config: Config, logger: Logger): Promise<{ 
     // The crash a fault test needs: acknowledged by the gateway, offset not yet saved.
     afterAcknowledged: config.failpoint === 'agent-exit-after-send' ? () => process.kill(process.pid, 'SIGKILL') : undefined,
   });
-  await agent.start();
   const server = await startStatusServer(config.httpAddress.host, config.httpAddress.port, registry, () => ({ gatewayReachable: agent.gatewayReachable, filesFollowed: agent.files().length }));
+  await agent.start();
   logger.info({ http: `${config.httpAddress.host}:${server.port}`, role: 'agent', files: settings.files, gateway: settings.gatewayUrl, dataDir: config.dataDir }, 'hourglass listening');
   return {
     async close() {
