@@ -303,4 +303,26 @@ describe('agent and the gateway', () => {
     expect(await metric(registry, 'hourglass_agent_send_retries_total')).toBeGreaterThan(3);
     await eventually(async () => ((await metric(registry, 'hourglass_agent_bytes_behind')) === 0 ? true : undefined), 'nothing behind');
   });
+
+  it('400 with per-item errors: the valid items are kept, the refused ones counted, the offset moves on', async () => {
+    const objects = [{ key: 'a', value: 1 }, { key: 'b', value: 2, type: 'zz' }, { key: 'c', value: 3, type: 'g' }];
+    fs.writeFileSync(logFile(), objects.map((o) => JSON.stringify(o)).join('\n') + '\n');
+    const { agent, registry } = makeAgent({ format: { kind: 'json' } });
+    await agent.start();
+    await expectDelivered([objects[0], objects[2]].map((o) => JSON.stringify(o)));
+    expect(await metric(registry, 'hourglass_agent_lines_refused_by_gateway_total', { reason: 'unknown_type' })).toBe(1);
+    expect(await metric(registry, 'hourglass_agent_lines_sent_total')).toBe(2);
+    expect(await metric(registry, 'hourglass_agent_requests_total', { status: '400' })).toBe(1);
+  });
+
+  it('413: batches are cut smaller until the gateway takes them', async () => {
+    await server.close();
+    server = await startIngestServer({ maxBodyBytes: 40 * 1024 });
+    const written = lines('big', 0, 20_000);
+    fs.writeFileSync(logFile(), written.join('\n') + '\n');
+    const { agent, registry } = makeAgent({ maxBatchBytes: 256 * 1024, maxBatchLines: 100_000 });
+    await agent.start();
+    await expectDelivered(written);
+    expect(await metric(registry, 'hourglass_agent_requests_total', { status: '413' })).toBeGreaterThanOrEqual(1);
+  });
 });

@@ -158,13 +158,18 @@ export class Agent {
 
   private async run(): Promise<void> {
     const signal = this.stopController.signal;
+    let lastScanMs = this.options.nowMs();
     while (!signal.aborted) {
       try {
-        await this.pump(signal);
+        const busy = await this.pumpRound(signal);
         if (signal.aborted) break;
-        await this.options.sleep(this.options.pollIntervalMs, signal);
+        // Idle: wait one interval (time-based batching). Busy with a backlog: keep sending, and
+        // still scan once per interval so rotation and new files are seen while catching up.
+        if (!busy) await this.options.sleep(this.options.pollIntervalMs, signal);
         if (signal.aborted) break;
+        if (busy && this.options.nowMs() - lastScanMs < this.options.pollIntervalMs) continue;
         await this.scan(undefined);
+        lastScanMs = this.options.nowMs();
       } catch (err) {
         if (err instanceof AgentStoppedError) break;
         // A file vanished mid-read, the disk is full for the offsets file...: log, wait, retry.
@@ -322,28 +327,38 @@ export class Agent {
     return undefined;
   }
 
-  /** Sends what the followed files hold, file by file, one bounded batch at a time. */
-  private async pump(signal: AbortSignal): Promise<void> {
+  /**
+   * Sends at most one bounded batch per followed file, so one busy file does not starve the others.
+   * Returns true when some file may hold more.
+   */
+  private async pumpRound(signal: AbortSignal): Promise<boolean> {
+    let busy = false;
     for (const f of [...this.followed]) {
-      for (;;) {
-        if (signal.aborted) return;
-        const size = (await f.handle.stat()).size;
-        if (!f.pending && size === f.offset) break;
-        // Checked before and after reading, so a range read across a truncation is never sent.
-        if (await this.resetIfTruncated(f, size, this.options.nowMs())) continue;
-        const range = f.pending
-          ? await readLines(f.handle, f.pending.start, f.pending.end, { maxLineBytes: this.options.maxLineBytes, maxBatchBytes: Infinity, maxBatchLines: Infinity })
-          : await readLines(f.handle, f.offset, size, { maxLineBytes: this.options.maxLineBytes, maxBatchBytes: this.maxBatchBytes, maxBatchLines: this.options.maxBatchLines });
-        if (await this.resetIfTruncated(f, (await f.handle.stat()).size, this.options.nowMs())) continue;
-        if (range.end === range.start) break; // Only a partial last line: it waits for its newline.
-        if (f.pending && range.end !== f.pending.end) {
-          // The pending range no longer reads the same (truncated underneath): let the scan decide.
-          f.pending = undefined;
-          break;
-        }
-        await this.deliverRange(f, range, signal);
-      }
+      if (signal.aborted) break;
+      if (await this.sendNext(f, signal)) busy = true;
     }
+    return busy;
+  }
+
+  /** Reads and delivers the next range of `f`; false when it holds no complete line beyond its offset. */
+  private async sendNext(f: Followed, signal: AbortSignal): Promise<boolean> {
+    const size = (await f.handle.stat()).size;
+    if (!f.pending && size === f.offset) return false;
+    // Checked before and after reading, so a range read across a truncation is never sent.
+    if (await this.resetIfTruncated(f, size, this.options.nowMs())) return true;
+    const limits = f.pending
+      ? { maxLineBytes: this.options.maxLineBytes, maxBatchBytes: Infinity, maxBatchLines: Infinity }
+      : { maxLineBytes: this.options.maxLineBytes, maxBatchBytes: this.maxBatchBytes, maxBatchLines: this.options.maxBatchLines };
+    const range = await readLines(f.handle, f.pending?.start ?? f.offset, f.pending?.end ?? size, limits);
+    if (await this.resetIfTruncated(f, (await f.handle.stat()).size, this.options.nowMs())) return true;
+    if (range.end === range.start) return false; // Only a partial last line: it waits for its newline.
+    if (f.pending && range.end !== f.pending.end) {
+      // The pending range no longer reads the same (shortened underneath): read afresh.
+      f.pending = undefined;
+      return true;
+    }
+    await this.deliverRange(f, range, signal);
+    return true;
   }
 
   private async deliverRange(f: Followed, range: LineRange, signal: AbortSignal): Promise<void> {

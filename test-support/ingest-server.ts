@@ -8,7 +8,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import zlib from 'node:zlib';
-import { LineParser } from '../gateway/index.js';
+import { LineParser, METRIC_TYPES } from '../gateway/index.js';
 
 export const INGEST_MODES = ['ok', 'unavailable', 'close', 'hang'] as const;
 export type IngestMode = (typeof INGEST_MODES)[number];
@@ -67,10 +67,11 @@ export async function startIngestServer(options: IngestServerOptions = {}) {
     const items: string[] = [];
     const errors: { index: number; reason: string }[] = [];
     objects.forEach((o: unknown, index) => {
-      const obj = o as { key?: unknown; value?: unknown } | null;
+      const obj = o as { key?: unknown; value?: unknown; type?: unknown } | null;
       const finite = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
       if (typeof obj !== 'object' || obj === null || typeof obj.key !== 'string' || obj.key === '') errors.push({ index, reason: 'bad_name' });
       else if (!(finite(obj.value) || (Array.isArray(obj.value) && obj.value.length > 0 && obj.value.every(finite)))) errors.push({ index, reason: 'bad_value' });
+      else if (obj.type !== undefined && !(METRIC_TYPES as readonly unknown[]).includes(obj.type)) errors.push({ index, reason: 'unknown_type' });
       else items.push(JSON.stringify(obj));
     });
     return { items, errors };
