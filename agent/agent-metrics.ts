@@ -28,6 +28,7 @@ export function createAgentMetrics(registry: Registry, patterns: readonly string
     sendDuration: new Histogram({ name: 'hourglass_agent_send_duration_seconds', help: 'Time of one POST /ingest', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
     bytesBehind: new Gauge({ name: 'hourglass_agent_bytes_behind', help: 'Bytes written to followed files and not yet delivered', registers, collect: () => hooks.beforeCollect?.() }),
     patternBytesBehind: new Gauge({ name: 'hourglass_agent_pattern_bytes_behind', help: 'Bytes not yet delivered, by AGENT_FILES glob', labelNames: ['pattern'] as const, registers }),
+    truncatedUnreadBytes: new Counter({ name: 'hourglass_agent_truncated_unread_bytes_total', help: 'Bytes a truncation (copytruncate) removed before the agent had read them: lost to the agent, they are only in the rotated copy', registers }),
     filesFollowed: new Gauge({ name: 'hourglass_agent_files_followed', help: 'Files open and followed (rotated ones still being finished included)', registers }),
     fileEvents: new Counter({ name: 'hourglass_agent_file_events_total', help: 'What happened to followed files, by event', labelNames: ['event'] as const, registers }),
     filesRefused: new Counter({ name: 'hourglass_agent_files_refused_total', help: 'Matching files not followed because the agent already follows its maximum', registers }),

@@ -203,6 +203,23 @@ describe('agent and log files', () => {
     expect(await metric(registry, 'hourglass_agent_file_events_total', { event: 'truncated' })).toBe(1);
   });
 
+  it('copytruncate while the gateway is down: the batch in hand is delivered, the unread rest counted as lost', async () => {
+    const { agent, registry } = makeAgent({ maxBatchLines: 10 });
+    fs.writeFileSync(logFile(), lines('before', 0, 20).join('\n') + '\n');
+    await agent.start();
+    await expectDelivered(lines('before', 0, 20));
+    server.setMode('unavailable');
+    const tail = lines('tail', 0, 50);
+    fs.appendFileSync(logFile(), tail.join('\n') + '\n');
+    await eventually(async () => (server.stats.refusedWhileDown > 0 ? true : undefined), 'a refused send');
+    fs.truncateSync(logFile(), 0);
+    fs.appendFileSync(logFile(), lines('after', 0, 5).join('\n') + '\n');
+    server.setMode('ok');
+    await expectDelivered([...lines('before', 0, 20), ...tail.slice(0, 10), ...lines('after', 0, 5)]);
+    const lostBytes = tail.slice(10).reduce((n, l) => n + l.length + 1, 0);
+    expect(await metric(registry, 'hourglass_agent_truncated_unread_bytes_total')).toBe(lostBytes);
+  });
+
   it('deletion: what was written before is still delivered; a new file of that name is read from 0', async () => {
     const { agent, registry } = makeAgent();
     fs.writeFileSync(logFile(), '');

@@ -87,6 +87,8 @@ interface Followed {
   rotated: boolean;
   /** When a rotated file was last seen growing or unread. */
   lastActiveMs: number;
+  /** Its size when last looked at: what a truncation took before it was read. */
+  lastSize: number;
 }
 
 /** A new id for a file the agent starts reading from 0. Random, not seeded: it must differ across restarts. */
@@ -268,8 +270,13 @@ export class Agent {
    * 0 under a new file id. Returns true when it reset the file.
    */
   private async resetIfTruncated(f: Followed, size: number, now: number): Promise<boolean> {
-    if (size >= f.offset && (await startsLike(f.handle, f.identity))) return false;
+    if (size >= f.offset && (await startsLike(f.handle, f.identity))) {
+      f.lastSize = size;
+      return false;
+    }
     this.options.metrics.fileEvents.inc({ event: 'truncated' });
+    // Bytes seen and not yet read when the file was truncated: only in the rotated copy now.
+    if (f.lastSize > f.offset) this.options.metrics.truncatedUnreadBytes.inc(f.lastSize - f.offset);
     this.log.info({ path: f.path, size, offset: f.offset }, 'file truncated: reading it again from the start');
     const identity = await identityOf(f.handle);
     f.identity = { ...identity, dev: f.identity.dev, ino: f.identity.ino };
@@ -277,6 +284,7 @@ export class Agent {
     f.offset = 0;
     f.pending = undefined;
     f.lastActiveMs = now;
+    f.lastSize = size;
     await this.save();
     return true;
   }
@@ -289,14 +297,14 @@ export class Agent {
       unclaimed.splice(index, 1);
       const size = (await handle.stat()).size;
       if ((await startsLike(handle, s)) && size >= s.offset) {
-        return { handle, pattern, path: filePath, identity: { ...identity }, fileId: s.fileId, offset: s.offset, pending: s.pending, rotated: false, lastActiveMs: now };
+        return { handle, pattern, path: filePath, identity: { ...identity }, fileId: s.fileId, offset: s.offset, pending: s.pending, rotated: false, lastActiveMs: now, lastSize: size };
       }
       // Same inode, other content: replaced (inode reused) or truncated while the agent was down.
       this.options.metrics.fileEvents.inc({ event: 'replaced' });
       this.log.info({ path: filePath }, 'file replaced or truncated while the agent was down: reading it from the start');
     }
     this.options.metrics.fileEvents.inc({ event: 'opened' });
-    return { handle, pattern, path: filePath, identity, fileId: newFileId(identity), offset: 0, pending: undefined, rotated: false, lastActiveMs: now };
+    return { handle, pattern, path: filePath, identity, fileId: newFileId(identity), offset: 0, pending: undefined, rotated: false, lastActiveMs: now, lastSize: 0 };
   }
 
   private async findRotated(s: SavedFile, now: number): Promise<Followed | undefined> {
@@ -317,7 +325,7 @@ export class Agent {
           this.options.metrics.fileEvents.inc({ event: 'rotated' });
           this.log.info({ path: p, was: s.path }, 'file rotated while the agent was down: finishing it');
           const identity = await identityOf(handle);
-          return { handle, pattern: s.pattern, path: p, identity, fileId: s.fileId, offset: s.offset, pending: s.pending, rotated: true, lastActiveMs: now };
+          return { handle, pattern: s.pattern, path: p, identity, fileId: s.fileId, offset: s.offset, pending: s.pending, rotated: true, lastActiveMs: now, lastSize: s.offset };
         }
         await handle.close();
       } catch {

@@ -65,3 +65,12 @@ describe('backoff and Retry-After', () => {
     expect(retryAfterMs(header, Date.UTC(2015, 9, 21, 7, 28, 0))).toBe(ms);
   });
 });
+
+describe('the README examples', () => {
+  it.each([
+    ['nginx $msec $server_name $request_time', String.raw`^(?<ts>\d+\.\d+) (?<key>\S+) (?<value>\d+\.\d+)$`, '1795381200.123 nginx.shop 0.118', 'nginx.shop:0.118|ms|T1795381200'],
+    ['Apache %{%s}t %v %D', String.raw`^(?<ts>\d+) (?<key>\S+) (?<value>\d+)$`, '1795381200 apache.shop 118000', 'apache.shop:118000|ms|T1795381200'],
+  ])('%s', (_name, regex, line, item) => {
+    expect(new LineDecoder(parseAgentFormat(regex), 8192).decode(line)).toEqual({ ok: true, item });
+  });
+});
