@@ -140,12 +140,18 @@ describe('hourglass agent process', () => {
     started.delete(second);
     const third = await startHourglass('agent', env);
     started.add(third);
-    await delay(300); // The writer keeps writing for a while after the last restart (a duration, not a wait for a condition).
+    // The writer goes on for another 100 lines after the last restart.
+    const atRestart = writer.written.length;
+    await eventually(async () => (writer.written.length >= atRestart + 100 ? true : undefined), '100 more lines written');
     await writer.stop();
 
     await eventually(async () => (server.items().length >= writer.written.length ? true : undefined), `all ${writer.written.length} lines delivered`, 20_000);
     await eventually(async () => ((await metricValue(third.httpPort, /^hourglass_agent_bytes_behind (\S+)$/m)) === 0 ? true : undefined), 'nothing behind');
     expect([...server.items()].sort()).toEqual([...writer.written].sort());
+    const health = await fetch(`http://127.0.0.1:${third.httpPort}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', gatewayReachable: true, filesFollowed: 1 });
+    expect(await metricValue(third.httpPort, /^hourglass_agent_files_followed (\S+)$/m)).toBe(1);
     expect(writer.failures()).toBe(0);
     // Figures, not assertions: timings on a shared machine prove nothing either way.
     console.log(`${figures('writer alone', baseline.latenciesMs)}\n${figures('writer with the agent following (killed and restarted twice)', writer.latenciesMs)}`);
