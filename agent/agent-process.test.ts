@@ -152,6 +152,7 @@ describe('hourglass agent process', () => {
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: 'ok', gatewayReachable: true, filesFollowed: 1 });
     expect(await metricValue(third.httpPort, /^hourglass_agent_files_followed (\S+)$/m)).toBe(1);
+    expect(await third.stop('SIGTERM')).toBe(0);
     expect(writer.failures()).toBe(0);
     // Figures, not assertions: timings on a shared machine prove nothing either way.
     console.log(`${figures('writer alone', baseline.latenciesMs)}\n${figures('writer with the agent following (killed and restarted twice)', writer.latenciesMs)}`);

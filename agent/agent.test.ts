@@ -316,8 +316,9 @@ describe('agent and the gateway', () => {
     await eventually(async () => ((await metric(registry, 'hourglass_agent_send_errors_total', { reason: 'timeout' })) >= 1 ? true : undefined), 'a timed-out send');
     expect(await metric(registry, 'hourglass_agent_send_errors_total', { reason: 'network' })).toBeGreaterThanOrEqual(1);
     expect(await metric(registry, 'hourglass_agent_bytes_behind')).toBeGreaterThan(0);
-    // While down the agent holds one batch: nothing was kept yet.
+    // While down the agent holds one batch and reads nothing more: the file is the buffer.
     expect(server.items()).toHaveLength(0);
+    expect(await metric(registry, 'hourglass_agent_lines_read_total')).toBe(100);
 
     server.setMode('ok');
     write(1000, 1200);
