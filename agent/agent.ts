@@ -25,6 +25,9 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+// tinyglobby: glob expansion (`**`, braces, absolute patterns) with picomatch's matching and
+// fdir's walker, two small dependencies; already in the tree through vitest, now a runtime one.
+// Globs are easy to get subtly wrong by hand (escaping, `**`, dot files).
 import { glob } from 'tinyglobby';
 import type { AgentMetrics } from './agent-metrics.js';
 import { LineDecoder, type AgentFormat } from './format.js';
