@@ -237,6 +237,19 @@ describe('agent and log files', () => {
     await expectDelivered([...lines('gone', 0, 20), ...lines('again', 0, 5)]);
   });
 
+  it('follows at most maxFiles at once; the others wait, counted, and are read once a place frees up', async () => {
+    for (const n of ['a', 'b', 'c']) fs.writeFileSync(logFile(`${n}.log`), lines(n, 0, 5).join('\n') + '\n');
+    const { agent, registry } = makeAgent({ maxFiles: 2 });
+    await agent.start();
+    expect(agent.files()).toHaveLength(2);
+    expect(await metric(registry, 'hourglass_agent_files_refused_total')).toBeGreaterThanOrEqual(1);
+    await eventually(async () => (server.items().length === 10 ? true : undefined), 'two files delivered');
+    const waiting = ['a', 'b', 'c'].find((n) => !agent.files().some((f) => f.path.endsWith(`${n}.log`))) as string;
+    const done = ['a', 'b', 'c'].filter((n) => n !== waiting);
+    fs.unlinkSync(logFile(`${done[0]}.log`));
+    await expectDelivered(['a', 'b', 'c'].flatMap((n) => lines(n, 0, 5)));
+  });
+
   it('files that appear later are picked up; a file is read from its first byte', async () => {
     const { agent } = makeAgent();
     await agent.start();

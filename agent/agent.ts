@@ -192,7 +192,7 @@ export class Agent {
     const now = this.options.nowMs();
     const found = new Map<string, { path: string; pattern: string; dev: number; ino: number }>();
     for (const pattern of this.options.patterns) {
-      for (const p of await glob([pattern], { absolute: true, onlyFiles: true, dot: true })) {
+      for (const p of await glob([pattern], { absolute: true, onlyFiles: true })) {
         try {
           const stat = await fsp.stat(p);
           const id = `${stat.dev}:${stat.ino}`;
