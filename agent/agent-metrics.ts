@@ -25,6 +25,8 @@ export function createAgentMetrics(registry: Registry, patterns: readonly string
     requests: new Counter({ name: 'hourglass_agent_requests_total', help: 'Requests to POST /ingest, by HTTP status', labelNames: ['status'] as const, registers }),
     sendErrors: new Counter({ name: 'hourglass_agent_send_errors_total', help: 'Failed sends (each is retried), by reason', labelNames: ['reason'] as const, registers }),
     retries: new Counter({ name: 'hourglass_agent_send_retries_total', help: 'Sends repeated after a failure', registers }),
+    // Not core's DURATION_BUCKETS_SECONDS (they end at 2.5 s): a send crosses the network and an
+    // embedded gateway answers only once the data is in the store, up to a flush interval later.
     sendDuration: new Histogram({ name: 'hourglass_agent_send_duration_seconds', help: 'Time of one POST /ingest', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
     bytesBehind: new Gauge({ name: 'hourglass_agent_bytes_behind', help: 'Bytes written to followed files and not yet delivered', registers, collect: () => hooks.beforeCollect?.() }),
     patternBytesBehind: new Gauge({ name: 'hourglass_agent_pattern_bytes_behind', help: 'Bytes not yet delivered, by AGENT_FILES glob', labelNames: ['pattern'] as const, registers }),

@@ -1,7 +1,9 @@
 /**
  * The agent in-process against real files in a temp folder and a real HTTP server that answers
  * as `POST /ingest` does (test-support/ingest-server.ts). What was written is compared with what
- * the server kept, counted once per Idempotency-Key.
+ * the server kept, counted once per Idempotency-Key. The agent stamps samples without a time of
+ * their own with the time it read them; comparisons take that stamp off only when it lies within
+ * the test's own run (see `unstamp`), and the tests under "read time" check it exactly.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,7 +12,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventually } from '../test-support/hourglass-process.js';
+import { hourStartSec, systemClock, SECONDS_PER_HOUR, type Clock } from '../core/index.js';
+import { eventually } from '../test-support/eventually.js';
 import { startIngestServer, type IngestServer } from '../test-support/ingest-server.js';
 import { seededRandom } from '../test-support/random.js';
 import { AGENT_DEFAULTS, Agent, createAgentMetrics, parseAgentFormat, type AgentOptions } from './index.js';
@@ -18,8 +21,11 @@ import { AGENT_DEFAULTS, Agent, createAgentMetrics, parseAgentFormat, type Agent
 let dir: string;
 let server: IngestServer;
 const running = new Set<Agent>();
+/** When this test began (unix seconds): read times stamped by a system-clock agent are at or after it. */
+let testStartSec: number;
 
 beforeEach(async () => {
+  testStartSec = Math.floor(Date.now() / 1000);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-agent-'));
   fs.mkdirSync(path.join(dir, 'logs'));
   server = await startIngestServer({ retryAfterSec: 1 });
@@ -57,7 +63,7 @@ function makeAgent(overrides: Partial<AgentOptions> = {}) {
       sleeps.push(ms);
       await delay(Math.min(ms, 50), undefined, { signal }).catch(() => undefined);
     },
-    nowMs: () => Date.now(),
+    clock: systemClock,
     metrics,
     logger: pino({ level: 'silent' }),
     ...overrides,
@@ -83,6 +89,27 @@ function unreadLine(file: string, offset: number): boolean {
   }
 }
 
+/**
+ * An item without the read-time stamp the agent added: a trailing `|T<s>` or a JSON `timestamp`
+ * is taken off only when it lies within this test's run, so a missing stamp, a stamp from
+ * elsewhere, or a time the line carried itself stays visible in the comparison.
+ */
+function unstamp(item: string): string {
+  const nowSec = Math.ceil(Date.now() / 1000);
+  const inRun = (sec: number) => sec >= testStartSec && sec <= nowSec;
+  if (item.startsWith('{')) {
+    const object = JSON.parse(item) as { timestamp?: unknown };
+    if (typeof object.timestamp !== 'number' || !inRun(object.timestamp)) return item;
+    delete object.timestamp;
+    return JSON.stringify(object);
+  }
+  const stamp = /\|T(\d+)$/.exec(item);
+  return stamp !== null && inRun(Number(stamp[1])) ? item.slice(0, stamp.index) : item;
+}
+
+/** What the server kept, read-time stamps taken off. */
+const delivered = () => server.items().map(unstamp);
+
 /** Waits until the server holds exactly `expected` (as a multiset) and checks nothing is doubled. */
 async function expectDelivered(expected: readonly string[], timeoutMs = 10_000) {
   const want = [...expected].sort();
@@ -90,16 +117,17 @@ async function expectDelivered(expected: readonly string[], timeoutMs = 10_000) 
   // Compared once every running agent has read its files to the end and holds nothing pending,
   // so a duplicate sent late would be in the list too.
   await eventually(async () => ([...running].every((a) => a.files().every((f) => f.rotated || !unreadLine(f.path, f.offset))) ? true : undefined), 'agents idle', timeoutMs);
-  expect([...server.items()].sort()).toEqual(want);
+  expect(delivered().sort()).toEqual(want);
 }
 
 describe('agent formats', () => {
-  it('statsd: valid lines are sent as they are, invalid ones counted by reason and skipped', async () => {
+  it('statsd: valid lines are sent stamped with their read time, invalid ones counted by reason and skipped', async () => {
     const good = ['api.checkout:118|ms', 'api.checkout:120|ms|#route:pay', 'jobs:1|c', 'temp:21.5|g'];
     fs.writeFileSync(logFile(), ['api.checkout:118|ms', 'not a metric', 'api.checkout:120|ms|#route:pay', 'x:-1|ms', 'jobs:1|c', 'y:0x10|ms', 'temp:21.5|g', ''].join('\n'));
     const { agent, registry } = makeAgent();
     await agent.start();
     await expectDelivered(good);
+    expect(server.items().every((item) => /\|T\d+$/.test(item))).toBe(true);
     expect(server.kept.every((k) => k.contentType === 'text/plain')).toBe(true);
     expect(await metric(registry, 'hourglass_agent_lines_rejected_total', { reason: 'missing_value' })).toBe(1);
     expect(await metric(registry, 'hourglass_agent_lines_rejected_total', { reason: 'negative_timer' })).toBe(1);
@@ -118,6 +146,8 @@ describe('agent formats', () => {
     const { agent, registry } = makeAgent({ format: { kind: 'json' } });
     await agent.start();
     await expectDelivered(objects.map((o) => JSON.stringify(o)));
+    // Every object has a time: its own (queue.depth, kept as written) or the read time.
+    expect(server.items().map((item) => typeof (JSON.parse(item) as { timestamp?: unknown }).timestamp)).toEqual(['number', 'number', 'number']);
     expect(server.kept.every((k) => k.contentType === 'application/json')).toBe(true);
     expect(await metric(registry, 'hourglass_agent_lines_rejected_total', { reason: 'bad_json' })).toBe(1);
     expect(await metric(registry, 'hourglass_agent_lines_rejected_total', { reason: 'bad_object' })).toBe(1);
@@ -157,7 +187,7 @@ describe('agent and log files', () => {
     await expectDelivered(['a:1|ms']);
     // The agent polls every 30 ms; several polls pass while b waits.
     await eventually(async () => ((await fs.promises.stat(path.join(dir, 'data', 'agent-offsets.json'))).mtimeMs > 0 ? true : undefined), 'offsets saved');
-    expect(server.items()).toEqual(['a:1|ms']);
+    expect(delivered()).toEqual(['a:1|ms']);
     fs.appendFileSync(logFile(), '|ms\nc:3|ms\n');
     await expectDelivered(['a:1|ms', 'b:2|ms', 'c:3|ms']);
   });
@@ -361,5 +391,71 @@ describe('agent and the gateway', () => {
     await agent.start();
     await expectDelivered(written);
     expect(await metric(registry, 'hourglass_agent_requests_total', { status: '413' })).toBeGreaterThanOrEqual(1);
+  });
+});
+
+/**
+ * A clock that runs with real time (the rotation grace and the scan still see time pass) from a
+ * fixed start 10 minutes into an hour, and can be jumped forward as a long outage would.
+ */
+function jumpingClock(startMs: number) {
+  const t0 = Date.now();
+  let jumpedMs = 0;
+  const clock: Clock = { nowMs: () => startMs + (Date.now() - t0) + jumpedMs };
+  return { clock, jump: (ms: number) => (jumpedMs += ms) };
+}
+
+/** The hours (unix seconds) of the `|T` stamps of the items kept, in order. */
+const stampedHours = () => server.items().map((item) => hourStartSec(Number(/\|T(\d+)$/.exec(item)?.[1] ?? NaN)));
+
+describe('read time', () => {
+  /** 2026-11-22 21:00 UTC: the hour the lines are read in. Nothing in the lines says it. */
+  const HOUR = Date.UTC(2026, 10, 22, 21) / 1000;
+
+  it('a batch held through a gateway outage lands in the hour it was read, not the hour it was delivered', async () => {
+    const { clock, jump } = jumpingClock((HOUR + 600) * 1000);
+    const { agent } = makeAgent({ clock, maxBatchLines: 10 });
+    server.setMode('unavailable');
+    fs.writeFileSync(logFile(), lines('k', 0, 10).join('\n') + '\n');
+    await agent.start();
+    await eventually(async () => (server.stats.refusedWhileDown >= 2 ? true : undefined), 'the batch in hand refused twice');
+    // Two hours pass while the gateway is down; more lines are written meanwhile.
+    jump(2 * SECONDS_PER_HOUR * 1000);
+    fs.appendFileSync(logFile(), lines('k', 10, 15).join('\n') + '\n');
+    server.setMode('ok');
+    await eventually(async () => (server.items().length >= 15 ? true : undefined), '15 items delivered');
+    // The batch read before the outage keeps its hour; lines the agent reads only after it (the
+    // file is the buffer while the gateway is down) carry the hour they were read in.
+    expect(stampedHours()).toEqual([...new Array<number>(10).fill(HOUR), ...new Array<number>(5).fill(HOUR + 2 * SECONDS_PER_HOUR)]);
+    expect(server.items().map((item) => item.replace(/\|T\d+$/, ''))).toEqual(lines('k', 0, 15));
+  });
+
+  it('a range resent after a restart keeps the read time it was first sent with', async () => {
+    const first = jumpingClock((HOUR + 600) * 1000);
+    const a = makeAgent({ clock: first.clock });
+    server.setMode('unavailable');
+    fs.writeFileSync(logFile(), lines('r', 0, 5).join('\n') + '\n');
+    await a.agent.start();
+    await eventually(async () => (server.stats.refusedWhileDown >= 1 ? true : undefined), 'a refused send');
+    await a.agent.stop();
+    running.delete(a.agent);
+
+    // Restarted three hours later: the pending range goes again, stamped as at its first read.
+    const b = makeAgent({ clock: jumpingClock((HOUR + 3 * SECONDS_PER_HOUR + 600) * 1000).clock });
+    server.setMode('ok');
+    await b.agent.start();
+    await eventually(async () => (server.items().length >= 5 ? true : undefined), '5 items delivered');
+    expect(stampedHours()).toEqual(new Array<number>(5).fill(HOUR));
+  });
+
+  it('json objects without timestamp get the read time; their own is kept', async () => {
+    const { clock } = jumpingClock((HOUR + 600) * 1000);
+    fs.writeFileSync(logFile(), ['{"key":"a","value":1}', '{"key":"b","value":2,"timestamp":1700000000}', ''].join('\n'));
+    const { agent } = makeAgent({ clock, format: { kind: 'json' } });
+    await agent.start();
+    await eventually(async () => (server.items().length >= 2 ? true : undefined), '2 items delivered');
+    const times = server.items().map((item) => (JSON.parse(item) as { timestamp: number }).timestamp);
+    expect(hourStartSec(times[0])).toBe(HOUR);
+    expect(times[1]).toBe(1700000000);
   });
 });

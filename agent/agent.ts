@@ -24,17 +24,16 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from 'pino';
 // tinyglobby: glob expansion (`**`, braces, absolute patterns) with picomatch's matching and
 // fdir's walker, two small dependencies; already in the tree through vitest, now a runtime one.
 // Globs are easy to get subtly wrong by hand (escaping, `**`, dot files).
 import { glob } from 'tinyglobby';
-import type { AgentMetrics } from './agent-metrics.js';
+import { RateLimitedLog, type Clock, type Logger } from '../core/index.js';
+import { GATEWAY_REJECT_REASONS, type AgentMetrics } from './agent-metrics.js';
 import { LineDecoder, type AgentFormat } from './format.js';
 import { AgentStoppedError, BodyTooLargeError, IngestClient, type Backoff } from './ingest-client.js';
 import { readLines, type LineRange } from './line-reader.js';
-import { FINGERPRINT_BYTES, OffsetStore, identityOf, startsLike, type FileIdentity, type SavedFile } from './offset-store.js';
-import { GATEWAY_REJECT_REASONS } from './agent-metrics.js';
+import { FINGERPRINT_BYTES, OffsetStore, identityOf, startsLike, type FileIdentity, type PendingRange, type SavedFile } from './offset-store.js';
 
 export interface AgentOptions {
   /** AGENT_FILES: globs, absolute or relative to the working folder. */
@@ -59,7 +58,8 @@ export interface AgentOptions {
   readonly backoff: Backoff;
   readonly random: () => number;
   readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
-  readonly nowMs: () => number;
+  /** Scan timing, the grace of rotated files, and the read time stamped on samples without one. */
+  readonly clock: Clock;
   readonly metrics: AgentMetrics;
   readonly logger: Logger;
   /** Tests only: called after the gateway acknowledged a range and before the offset is saved. */
@@ -85,7 +85,7 @@ interface Followed {
   /** Names this file (and this generation of it, after a truncation) in Idempotency-Keys. */
   fileId: string;
   offset: number;
-  pending: { start: number; end: number } | undefined;
+  pending: PendingRange | undefined;
   /** Its path no longer leads to it (renamed or deleted): finish it, then let go. */
   rotated: boolean;
   /** When a rotated file was last seen growing or unread. */
@@ -115,22 +115,18 @@ export class Agent {
     this.decoder = new LineDecoder(options.format, options.maxLineBytes);
     this.maxBatchBytes = options.maxBatchBytes;
     this.log = options.logger.child({ component: 'agent' });
-    const lastLogged = new Map<string, number>();
+    const nowMs = () => options.clock.nowMs();
+    const errors = new RateLimitedLog(this.log, nowMs);
     this.client = new IngestClient({
       gatewayUrl: options.gatewayUrl,
       requestTimeoutMs: options.requestTimeoutMs,
       backoff: options.backoff,
       random: options.random,
       sleep: options.sleep,
-      nowMs: options.nowMs,
+      nowMs,
       metrics: options.metrics,
-      onError: (kind, fields) => {
-        // One log line per kind per 10 s; the counter counts them all.
-        const now = options.nowMs();
-        if ((lastLogged.get(kind) ?? -Infinity) + 10_000 > now) return;
-        lastLogged.set(kind, now);
-        this.log.warn({ kind, ...fields }, 'send to gateway failed; retrying with backoff');
-      },
+      // One log line per kind per 10 s; the counters count them all.
+      onError: (kind, fields) => errors.warn(kind, fields, 'send to gateway failed; retrying with backoff'),
     });
     options.metrics.hooks.beforeCollect = () => this.updateBehind();
   }
@@ -163,7 +159,7 @@ export class Agent {
 
   private async run(): Promise<void> {
     const signal = this.stopController.signal;
-    let lastScanMs = this.options.nowMs();
+    let lastScanMs = this.options.clock.nowMs();
     while (!signal.aborted) {
       try {
         const busy = await this.pumpRound(signal);
@@ -172,9 +168,9 @@ export class Agent {
         // still scan once per interval so rotation and new files are seen while catching up.
         if (!busy) await this.options.sleep(this.options.pollIntervalMs, signal);
         if (signal.aborted) break;
-        if (busy && this.options.nowMs() - lastScanMs < this.options.pollIntervalMs) continue;
+        if (busy && this.options.clock.nowMs() - lastScanMs < this.options.pollIntervalMs) continue;
         await this.scan(undefined);
-        lastScanMs = this.options.nowMs();
+        lastScanMs = this.options.clock.nowMs();
       } catch (err) {
         if (err instanceof AgentStoppedError) break;
         // A file vanished mid-read, the disk is full for the offsets file...: log, wait, retry.
@@ -189,7 +185,7 @@ export class Agent {
    * ones. `saved` (at start only): the state of the last run, matched to files by identity.
    */
   private async scan(saved: SavedFile[] | undefined): Promise<void> {
-    const now = this.options.nowMs();
+    const now = this.options.clock.nowMs();
     const found = new Map<string, { path: string; pattern: string; dev: number; ino: number }>();
     for (const pattern of this.options.patterns) {
       for (const p of await glob([pattern], { absolute: true, onlyFiles: true })) {
@@ -356,12 +352,12 @@ export class Agent {
     const size = (await f.handle.stat()).size;
     if (!f.pending && size === f.offset) return false;
     // Checked before and after reading, so a range read across a truncation is never sent.
-    if (await this.resetIfTruncated(f, size, this.options.nowMs())) return true;
+    if (await this.resetIfTruncated(f, size, this.options.clock.nowMs())) return true;
     const limits = f.pending
       ? { maxLineBytes: this.options.maxLineBytes, maxBatchBytes: Infinity, maxBatchLines: Infinity }
       : { maxLineBytes: this.options.maxLineBytes, maxBatchBytes: this.maxBatchBytes, maxBatchLines: this.options.maxBatchLines };
     const range = await readLines(f.handle, f.pending?.start ?? f.offset, f.pending?.end ?? size, limits);
-    if (await this.resetIfTruncated(f, (await f.handle.stat()).size, this.options.nowMs())) return true;
+    if (await this.resetIfTruncated(f, (await f.handle.stat()).size, this.options.clock.nowMs())) return true;
     if (range.end === range.start) return false; // Only a partial last line: it waits for its newline.
     if (f.pending && range.end !== f.pending.end) {
       // The pending range no longer reads the same (shortened underneath): read afresh.
@@ -377,9 +373,11 @@ export class Agent {
     metrics.linesRead.inc(range.lines.length + range.tooLong + range.invalidUtf8 + range.empty);
     if (range.tooLong > 0) metrics.linesRejected.inc({ reason: 'line_too_long' }, range.tooLong);
     if (range.invalidUtf8 > 0) metrics.linesRejected.inc({ reason: 'invalid_utf8' }, range.invalidUtf8);
+    // A resent range keeps the read time it was first sent with (same body, same hours).
+    const readSec = f.pending?.readSec ?? Math.floor(this.options.clock.nowMs() / 1000);
     const items: string[] = [];
     for (const line of range.lines) {
-      const decoded = this.decoder.decode(line);
+      const decoded = this.decoder.decode(line, readSec);
       if (decoded.ok) items.push(decoded.item);
       else metrics.linesRejected.inc({ reason: decoded.reason });
     }
@@ -390,7 +388,7 @@ export class Agent {
       return;
     }
     if (!f.pending) {
-      f.pending = { start: range.start, end: range.end };
+      f.pending = { start: range.start, end: range.end, readSec };
       await this.save();
     }
     const body = this.options.format.kind === 'json' ? `[${items.join(',')}]` : `${items.join('\n')}\n`;

@@ -26,12 +26,43 @@ describe('parseAgentFormat', () => {
   });
 });
 
+/** The read time handed to the decoder: 2026-11-22 21:30:00 UTC, in no way derived from the lines. */
+const READ_SEC = Date.UTC(2026, 10, 22, 21, 30, 0) / 1000;
+
+describe('LineDecoder, statsd', () => {
+  const decoder = new LineDecoder({ kind: 'statsd' }, 64);
+  it.each([
+    ['api:118|ms', { ok: true, item: `api:118|ms|T${READ_SEC}` }],
+    ['api:118|ms|@0.5|#route:pay', { ok: true, item: `api:118|ms|@0.5|#route:pay|T${READ_SEC}` }],
+    ['users:alice|s', { ok: true, item: `users:alice|s|T${READ_SEC}` }],
+    // A line with its own time goes as written, even T0.
+    ['api:118|ms|T1795381200', { ok: true, item: 'api:118|ms|T1795381200' }],
+    ['api:118|ms|T0', { ok: true, item: 'api:118|ms|T0' }],
+    ['api:118|ms|#a:b|T1795381200', { ok: true, item: 'api:118|ms|#a:b|T1795381200' }],
+    ['api:118|ms|Tsoon', { ok: false, reason: 'bad_timestamp' }],
+    // 62 bytes: fits MAX_LINE_BYTES (64), the stamp would not, so it goes unstamped rather than refused.
+    [`${'n'.repeat(57)}:1|ms`, { ok: true, item: `${'n'.repeat(57)}:1|ms` }],
+  ])('%j', (line, expected) => {
+    expect(decoder.decode(line, READ_SEC)).toEqual(expected);
+  });
+});
+
+describe('LineDecoder, json', () => {
+  const decoder = new LineDecoder({ kind: 'json' }, 8192);
+  it('an object without timestamp gets the read time; one with it goes as written', () => {
+    expect(decoder.decode('{"key":"a","value":1,"tags":{"r":"p"}}', READ_SEC)).toEqual({ ok: true, item: JSON.stringify({ key: 'a', value: 1, tags: { r: 'p' }, timestamp: READ_SEC }) });
+    const own = '{"key":"a", "value":[1,2], "timestamp":1795381200}';
+    expect(decoder.decode(own, READ_SEC)).toEqual({ ok: true, item: own });
+    expect(decoder.decode('{"key":"a"}', READ_SEC)).toEqual({ ok: false, reason: 'bad_value' });
+  });
+});
+
 describe('LineDecoder, regex', () => {
   const decoder = new LineDecoder(parseAgentFormat(String.raw`^(?<key>\S+) (?<value>\S+)(?: (?<ts>\S+))?$`), 8192);
   it.each([
-    ['/pay 0.118', { ok: true, item: '/pay:0.118|ms' }],
+    ['/pay 0.118', { ok: true, item: `/pay:0.118|ms|T${READ_SEC}` }],
     ['/pay 118 1795381200.75', { ok: true, item: '/pay:118|ms|T1795381200' }],
-    ['/pay 1e-3', { ok: true, item: '/pay:1e-3|ms' }],
+    ['/pay 1e-3', { ok: true, item: `/pay:1e-3|ms|T${READ_SEC}` }],
     ['nothing', { ok: false, reason: 'no_match' }],
     ['/pay 0x10', { ok: false, reason: 'bad_value' }],
     ['/pay -', { ok: false, reason: 'bad_value' }],
@@ -41,7 +72,7 @@ describe('LineDecoder, regex', () => {
     ['a:b 5', { ok: false, reason: 'bad_name' }],
     ['a#k:v 5', { ok: false, reason: 'bad_name' }],
   ])('%j', (line, expected) => {
-    expect(decoder.decode(line)).toEqual(expected);
+    expect(decoder.decode(line, READ_SEC)).toEqual(expected);
   });
 });
 
@@ -71,6 +102,6 @@ describe('the README examples', () => {
     ['nginx $msec $server_name $request_time', String.raw`^(?<ts>\d+\.\d+) (?<key>\S+) (?<value>\d+\.\d+)$`, '1795381200.123 nginx.shop 0.118', 'nginx.shop:0.118|ms|T1795381200'],
     ['Apache %{%s}t %v %D', String.raw`^(?<ts>\d+) (?<key>\S+) (?<value>\d+)$`, '1795381200 apache.shop 118000', 'apache.shop:118000|ms|T1795381200'],
   ])('%s', (_name, regex, line, item) => {
-    expect(new LineDecoder(parseAgentFormat(regex), 8192).decode(line)).toEqual({ ok: true, item });
+    expect(new LineDecoder(parseAgentFormat(regex), 8192).decode(line, READ_SEC)).toEqual({ ok: true, item });
   });
 });

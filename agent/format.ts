@@ -1,7 +1,12 @@
 /**
  * AGENT_FORMAT (SPEC §2): how a line of a followed file becomes what is sent to `POST /ingest`
- * (SPEC §3.1). Pure: no I/O. A line that does not parse gets a reason from a fixed set and is
- * skipped, never retried.
+ * (SPEC §3.1). Pure: no I/O, the read time is handed in. A line that does not parse gets a reason
+ * from a fixed set and is skipped, never retried.
+ *
+ * A sample that carries no time of its own (StatsD without `|T`, JSON without `timestamp`, a
+ * regular expression without a `ts` group) is stamped with the time the agent read it. Unstamped,
+ * the gateway would place it in the hour it *received* it, so a batch held through a long gateway
+ * outage would land hours late; stamped, it lands in the hour it was read.
  */
 import { LineParser, REJECT_REASONS, type RejectReason, type SampleSink } from '../gateway/index.js';
 
@@ -48,6 +53,8 @@ export type DecodedLine = { readonly ok: true; readonly item: string } | { reado
 /** A plain decimal number, as StatsD values are (SPEC §3): no hex, no exponent overflow games. */
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const UNIX_SECONDS = /^(?:\d+\.?\d*|\.\d+)$/;
+/** A receive hour no `|T` can produce (those are >= 0): tells a line with its own time from one without. */
+const NO_TIME = -1;
 
 /**
  * Turns one line (no terminator) into one item of a request body, or a reason to skip it.
@@ -59,49 +66,61 @@ export class LineDecoder {
   private rejected: RejectReason | undefined;
   private samples = 0;
   private lastName = '';
+  /** The hour the parser gave the last line's samples: NO_TIME unless the line has a `|T`. */
+  private lastHourSec = NO_TIME;
 
   constructor(
     private readonly format: AgentFormat,
-    maxLineBytes: number,
+    private readonly maxLineBytes: number,
   ) {
     this.contentType = format.kind === 'json' ? CONTENT_TYPES.json : CONTENT_TYPES.text;
     const sink: SampleSink = {
-      sample: (name) => {
+      sample: (name, _tags, _type, _value, _weight, _delta, hourSec) => {
         this.samples++;
         this.lastName = name;
+        this.lastHourSec = hourSec;
       },
-      member: (name) => {
+      member: (name, _tags, _member, hourSec) => {
         this.samples++;
         this.lastName = name;
+        this.lastHourSec = hourSec;
       },
     };
     // The gateway's own parser, so the agent skips exactly what the gateway would refuse.
     this.parser = new LineParser(sink, { reject: (reason) => (this.rejected = reason) }, maxLineBytes);
   }
 
-  decode(line: string): DecodedLine {
+  /** `readSec`: when the agent read the line (unix seconds), the time of a sample that has none. */
+  decode(line: string, readSec: number): DecodedLine {
     switch (this.format.kind) {
       case 'statsd':
-        return this.checkStatsd(line, undefined);
+        return this.checkStatsd(line, undefined, readSec);
       case 'json':
-        return decodeJson(line);
+        return decodeJson(line, readSec);
       case 'regex':
-        return this.decodeRegex(line, this.format);
+        return this.decodeRegex(line, this.format, readSec);
     }
   }
 
-  private checkStatsd(line: string, expectedName: string | undefined): DecodedLine {
+  private checkStatsd(line: string, expectedName: string | undefined, readSec: number): DecodedLine {
     this.rejected = undefined;
     this.samples = 0;
-    // The hour does not matter here: the line is only validated, the gateway places it.
-    this.parser.parseLine(line, 0, line.length, 0);
+    this.lastHourSec = NO_TIME;
+    // Parsed with NO_TIME as the receive hour: a sample comes back with another hour only when
+    // the line has its own `|T`.
+    this.parser.parseLine(line, 0, line.length, NO_TIME);
     if (this.rejected !== undefined) return { ok: false, reason: this.rejected };
     // A key holding `:`, `|` or `#` would change the line's meaning: refuse it, never send it.
     if (expectedName !== undefined && (this.samples !== 1 || this.lastName !== expectedName)) return { ok: false, reason: 'bad_name' };
-    return { ok: true, item: line };
+    if (this.lastHourSec !== NO_TIME) return { ok: true, item: line };
+    // `|T` is the last section of a StatsD line (SPEC §3), so it is appended. A line so near
+    // MAX_LINE_BYTES that the stamp would push it over goes unstamped: the gateway's hour beats
+    // a refusal.
+    const stamped = `${line}|T${readSec}`;
+    return { ok: true, item: Buffer.byteLength(stamped) <= this.maxLineBytes ? stamped : line };
   }
 
-  private decodeRegex(line: string, format: { pattern: RegExp; hasTs: boolean }): DecodedLine {
+  private decodeRegex(line: string, format: { pattern: RegExp; hasTs: boolean }, readSec: number): DecodedLine {
     const groups = format.pattern.exec(line)?.groups;
     if (groups === undefined || groups.key === undefined || groups.value === undefined) return { ok: false, reason: 'no_match' };
     const { key, value } = groups;
@@ -114,12 +133,16 @@ export class LineDecoder {
       // StatsD's `|T` takes whole seconds; only the hour of the sample matters (SPEC §3).
       statsd += `|T${Math.floor(Number(groups.ts))}`;
     }
-    return this.checkStatsd(statsd, key);
+    return this.checkStatsd(statsd, key, readSec);
   }
 }
 
-/** SPEC §3.1 objects: the gateway validates them in full; the agent skips what is plainly not one. */
-function decodeJson(line: string): DecodedLine {
+/**
+ * SPEC §3.1 objects: the gateway validates them in full; the agent skips what is plainly not one.
+ * An object with a `timestamp` goes as written; one without is sent re-serialised with
+ * `timestamp` set to the read time.
+ */
+function decodeJson(line: string, readSec: number): DecodedLine {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -132,5 +155,6 @@ function decodeJson(line: string): DecodedLine {
   const v = object.value;
   const isNumber = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
   if (!(isNumber(v) || (Array.isArray(v) && v.length > 0 && v.every(isNumber)))) return { ok: false, reason: 'bad_value' };
-  return { ok: true, item: line };
+  if (object.timestamp !== undefined) return { ok: true, item: line };
+  return { ok: true, item: JSON.stringify({ ...object, timestamp: readSec }) };
 }

@@ -1,7 +1,7 @@
 /**
  * The agent's saved state in DATA_DIR: per followed file, its identity, how far it was delivered
  * (`offset`), and the range being sent (`pending`), so that after a crash that same range is sent
- * again with the same Idempotency-Key. Written atomically (temp file, fsync, rename, fsync of the
+ * again with the same Idempotency-Key and the same read time. Written atomically (temp file, fsync, rename, fsync of the
  * folder): a crash leaves the old state or the new one, never half of one.
  */
 import { createHash } from 'node:crypto';
@@ -33,7 +33,18 @@ export interface SavedFile extends FileIdentity {
    */
   readonly fileId: string;
   /** The range sent and not yet acknowledged, if any. */
-  readonly pending: { readonly start: number; readonly end: number } | undefined;
+  readonly pending: PendingRange | undefined;
+}
+
+/**
+ * A range being sent. `readSec` (unix seconds) is when it was first read: the time stamped on its
+ * samples that carry none, saved so that a resend after a crash is the same body with the same
+ * hours, not a body re-stamped at restart.
+ */
+export interface PendingRange {
+  readonly start: number;
+  readonly end: number;
+  readonly readSec: number;
 }
 
 interface StateFile {

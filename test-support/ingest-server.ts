@@ -8,7 +8,8 @@
 import http from 'node:http';
 import type net from 'node:net';
 import zlib from 'node:zlib';
-import { LineParser, METRIC_TYPES } from '../gateway/index.js';
+import { METRIC_TYPES } from '../core/index.js';
+import { LineParser } from '../gateway/index.js';
 
 export const INGEST_MODES = ['ok', 'unavailable', 'close', 'hang'] as const;
 export type IngestMode = (typeof INGEST_MODES)[number];
