@@ -11,7 +11,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../runtime/config.js';
-import { BIN, eventually, metricValue, startHourglass, type HourglassProcess } from '../test-support/hourglass-process.js';
+import { eventually } from '../test-support/eventually.js';
+import { BIN, metricValue, startHourglass, type HourglassProcess } from '../test-support/hourglass-process.js';
 import { startIngestServer, type IngestServer } from '../test-support/ingest-server.js';
 
 let dir: string;
@@ -114,6 +115,7 @@ const figures = (label: string, latencies: number[]) => {
 
 describe('hourglass agent process', () => {
   it('killed after an acknowledged send and before its offset is saved, then SIGKILLed again: every line exactly once, the writer never held up', async () => {
+    const startSec = Math.floor(Date.now() / 1000);
     const file = path.join(dir, 'app.log');
     const env = { AGENT_FILES: path.join(dir, '*.log'), AGENT_GATEWAY_URL: server.url, DATA_DIR: path.join(dir, 'data'), FLUSH_INTERVAL_MS: '50' };
 
@@ -147,7 +149,11 @@ describe('hourglass agent process', () => {
 
     await eventually(async () => (server.items().length >= writer.written.length ? true : undefined), `all ${writer.written.length} lines delivered`, 20_000);
     await eventually(async () => ((await metricValue(third.httpPort, /^hourglass_agent_bytes_behind (\S+)$/m)) === 0 ? true : undefined), 'nothing behind');
-    expect([...server.items()].sort()).toEqual([...writer.written].sort());
+    // Each line went stamped with the time the agent read it (`|T`, within this test's run).
+    const nowSec = Math.ceil(Date.now() / 1000);
+    const stamps = server.items().map((item) => Number(/\|T(\d+)$/.exec(item)?.[1]));
+    expect(stamps.every((sec) => sec >= startSec && sec <= nowSec)).toBe(true);
+    expect(server.items().map((item) => item.replace(/\|T\d+$/, '')).sort()).toEqual([...writer.written].sort());
     const health = await fetch(`http://127.0.0.1:${third.httpPort}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: 'ok', gatewayReachable: true, filesFollowed: 1 });
