@@ -1,10 +1,11 @@
 /**
- * `hourglass <all|gateway|rollup|query> [--option value ...]`: the one place that reads
+ * `hourglass <all|gateway|rollup|query|agent> [--option value ...]`: the one place that reads
  * process.env and argv. A bad configuration exits 2 with every problem named (SPEC §2).
  */
 import { parseArgs } from 'node:util';
 import { systemClock, type Logger } from '../core/index.js';
 import { openStore } from '../store/index.js';
+import { startAgentRole } from './agent-role.js';
 import { ConfigError, ROLES, SETTINGS, parseConfig, type Config } from './config.js';
 import { startEmbedded } from './embedded.js';
 import { startGatewayRole } from './gateway-role.js';
@@ -31,6 +32,7 @@ export function usage(): string {
     '  gateway   StatsD listeners publishing to NATS JetStream (needs NATS_URL)',
     '  rollup    hourly rollup worker consuming NATS JetStream (needs NATS_URL)',
     '  query     the HTTP query API over the store',
+    '  agent     follows log files (AGENT_FILES) and sends their lines to a gateway (AGENT_GATEWAY_URL)',
     '',
     'Options (a flag overrides the environment variable beside it):',
     ...rows,
@@ -58,6 +60,8 @@ function startRole(config: Config, logger: Logger): Promise<{ close(): Promise<v
       return startRollupRole(config, openStore(config, systemClock), logger);
     case 'query':
       return startQueryRole(config, logger);
+    case 'agent':
+      return startAgentRole(config, logger);
   }
 }
 

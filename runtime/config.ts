@@ -2,8 +2,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { StreamSettings } from '../bus/index.js';
 import { INFLUX_APIS, type InfluxSettings } from '../store/index.js';
+import { AgentFormatError, parseAgentFormat, type AgentFormat } from '../agent/index.js';
 
-export const ROLES = ['all', 'gateway', 'rollup', 'query'] as const;
+export const ROLES = ['all', 'gateway', 'rollup', 'query', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -38,9 +39,17 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** Tests only: a named point where the process kills itself (fault tests). */
   readonly failpoint: Failpoint | undefined;
+  /** Agent role: AGENT_FILES, AGENT_FORMAT, AGENT_GATEWAY_URL (undefined for the other roles). */
+  readonly agent: AgentConfig | undefined;
 }
 
-export const FAILPOINTS = ['exit-after-store-write'] as const;
+export interface AgentConfig {
+  readonly files: readonly string[];
+  readonly format: AgentFormat;
+  readonly gatewayUrl: string;
+}
+
+export const FAILPOINTS = ['exit-after-store-write', 'agent-exit-after-send'] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
 /** Raised with every bad setting at once (SPEC §2: one message naming every bad variable). */
@@ -90,6 +99,9 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'INFLUX_BUCKET', flag: 'influx-bucket', defaultValue: undefined, help: 'InfluxDB bucket (v2)' },
   { env: 'INFLUX_DATABASE', flag: 'influx-database', defaultValue: undefined, help: 'InfluxDB database (v1)' },
   { env: 'LOG_LEVEL', flag: 'log-level', defaultValue: 'info', help: `pino level: ${LOG_LEVELS.join(', ')}` },
+  { env: 'AGENT_FILES', flag: 'agent-files', defaultValue: undefined, help: 'agent role: files to follow, comma-separated globs (/var/log/app/*.log); files that appear later are picked up' },
+  { env: 'AGENT_FORMAT', flag: 'agent-format', defaultValue: 'statsd', help: 'agent role: statsd, json (one SPEC 3.1 object per line), or a regular expression with named groups key and value (optional ts, unix seconds): each match a timer (ms) sample in the log\'s own unit' },
+  { env: 'AGENT_GATEWAY_URL', flag: 'agent-gateway-url', defaultValue: undefined, help: 'agent role: the gateway\'s HTTP address (http://gw:8080); lines go to its POST /ingest, offsets live in DATA_DIR' },
   { env: 'FAILPOINT', flag: 'failpoint', defaultValue: undefined, help: `tests only: exit abruptly at a named point (${FAILPOINTS.join(', ')})` },
 ];
 
@@ -226,6 +238,27 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
     problems.push(`NATS_URL: required for the ${role} role (only the all role can use the in-process bus)`);
   }
 
+  let agent: AgentConfig | undefined;
+  if (role === 'agent') {
+    const filesSetting = byEnv('AGENT_FILES');
+    const filesRaw = raw(filesSetting);
+    const files = (filesRaw ?? '').split(',').map((f) => f.trim()).filter((f) => f.length > 0);
+    if (filesRaw === undefined) problems.push('AGENT_FILES: required for the agent role (comma-separated globs, e.g. /var/log/app/*.log)');
+    else if (files.length === 0) bad(filesSetting, filesRaw, 'expected one or more globs separated by commas');
+    const formatSetting = byEnv('AGENT_FORMAT');
+    const formatRaw = raw(formatSetting) as string;
+    let format: AgentFormat | undefined;
+    try {
+      format = parseAgentFormat(formatRaw);
+    } catch (err) {
+      if (!(err instanceof AgentFormatError)) throw err;
+      bad(formatSetting, formatRaw, err.message);
+    }
+    const gatewayUrl = url('AGENT_GATEWAY_URL', ['http:', 'https:']);
+    if (raw(byEnv('AGENT_GATEWAY_URL')) === undefined) problems.push('AGENT_GATEWAY_URL: required for the agent role (the gateway\'s HTTP address, e.g. http://gw:8080)');
+    if (format !== undefined && gatewayUrl !== undefined) agent = Object.freeze({ files: Object.freeze(files), format, gatewayUrl });
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     role: role as Role,
@@ -248,5 +281,6 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
     influx: influx && Object.freeze(influx),
     logLevel,
     failpoint: failpointRaw as Failpoint | undefined,
+    agent,
   });
 }

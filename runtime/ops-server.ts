@@ -13,12 +13,14 @@ export interface OpsOptions {
   readonly healthy: () => boolean;
   /** Called before /metrics renders, to bring hot-path counters up to date. */
   readonly beforeScrape?: () => void;
+  /** More fields for the /healthz body (the agent: whether its gateway answers, files followed). */
+  readonly details?: () => Record<string, unknown>;
 }
 
 export function registerOpsRoutes(app: FastifyInstance, options: OpsOptions): void {
   app.get('/healthz', async (_request, reply) => {
     const ok = options.healthy();
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', ...options.details?.() });
   });
   app.get('/metrics', async (_request, reply) => {
     options.beforeScrape?.();

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCE_DIRS = ['core', 'gateway', 'bus', 'rollup', 'store', 'query', 'runtime'];
+const SOURCE_DIRS = ['core', 'agent', 'gateway', 'bus', 'rollup', 'store', 'query', 'runtime'];
 
 /** Debian packages the test suite needs: the StatsD clients of compat-tests/, the servers of test-support/, and the browser of query/web/'s tests. */
 const TEST_PACKAGES = ['python3-statsd', 'ruby-statsd', 'libnet-statsd-perl', 'python3-aiodogstatsd', 'nats-server', 'influxdb', 'prometheus', 'docker-compose', 'python3-yaml', 'chromium'];
