@@ -15,8 +15,8 @@ import type { Config, HostPort } from '../runtime/config.js';
 import { RateLimitedLog, type Logger } from '../runtime/logger.js';
 import type { Metrics } from '../runtime/metrics.js';
 import { BatchBuilder, type SeriesBatch } from './batch.js';
-import { LineParser, type RejectSink } from './line-parser.js';
-import { REJECT_REASONS, type RejectReason } from './metric.js';
+import { LineParser, type RejectSink, type SampleSink } from './line-parser.js';
+import { REJECT_REASONS, type MetricType, type RejectReason } from './metric.js';
 
 /** Why a batch did not make it onto the bus: the `reason` label of the drop counters. */
 export type DropReason = 'bus_full' | 'bus_down' | 'spool_full';
@@ -41,10 +41,12 @@ export interface GatewayOptions {
   readonly publisher: BatchPublisher;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Also gets every parsed sample: the Prometheus exposition (SPEC §6), when it is on. */
+  readonly alsoTo?: SampleSink;
 }
 
 /** The gateway's options from the process configuration, plus the parts each runtime supplies. */
-export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'clock' | 'publisher' | 'metrics' | 'logger'>): GatewayOptions {
+export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'clock' | 'publisher' | 'metrics' | 'logger' | 'alsoTo'>): GatewayOptions {
   return {
     address: config.statsdAddress,
     udpRecvBufferBytes: config.udpRecvBufferBytes,
@@ -57,6 +59,24 @@ export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'cloc
 
 const MS_PER_HOUR = 3_600_000;
 const EXCERPT_CHARS = 120;
+
+/** Hands every parsed sample to two sinks (explicit parameters: no rest array per sample). */
+export class TeeSink implements SampleSink {
+  constructor(
+    private readonly first: SampleSink,
+    private readonly second: SampleSink,
+  ) {}
+
+  sample(name: string, tags: string, type: MetricType, value: number, weight: number, delta: boolean, hourSec: number): void {
+    this.first.sample(name, tags, type, value, weight, delta, hourSec);
+    this.second.sample(name, tags, type, value, weight, delta, hourSec);
+  }
+
+  member(name: string, tags: string, member: string, hourSec: number): void {
+    this.first.member(name, tags, member, hourSec);
+    this.second.member(name, tags, member, hourSec);
+  }
+}
 
 class RejectCounter implements RejectSink {
   readonly counts = new Map<RejectReason, number>(REJECT_REASONS.map((r) => [r, 0]));
@@ -88,7 +108,8 @@ export class Gateway {
   constructor(private readonly options: GatewayOptions) {
     const log = new RateLimitedLog(options.logger, () => options.clock.nowMs());
     this.rejects = new RejectCounter(log);
-    this.parser = new LineParser(this.batch, this.rejects, options.maxLineBytes);
+    const sink = options.alsoTo === undefined ? this.batch : new TeeSink(this.batch, options.alsoTo);
+    this.parser = new LineParser(sink, this.rejects, options.maxLineBytes);
   }
 
   /** Binds UDP, then TCP on the same port; returns the port (useful with port 0). */
