@@ -173,7 +173,7 @@ export class Exposition implements SampleSink {
     const cache = this.caches[typeIndex];
     let entry = cache.get(name);
     if (entry === undefined) entry = this.mapName(name, typeIndex);
-    if (entry.drop) return this.drop(entry.name === '' ? 'empty_name' : 'mapping_drop');
+    if (entry.drop) return this.drop(entry.rule.action === 'drop' ? 'mapping_drop' : 'empty_name');
     const scale = entry.rule.scale;
     let v = value;
     if (typeIndex === 0) {
@@ -390,14 +390,17 @@ export class Exposition implements SampleSink {
   private sweep(nowMs: number): void {
     this.lastSweepMs = nowMs;
     for (const f of this.families.values()) {
+      let removed = false;
       for (const [key, s] of f.series) {
         if (s.ttlMs > 0 && nowMs - s.lastMs > s.ttlMs) {
           s.alive = false;
           f.series.delete(key);
           this.seriesCount--;
+          removed = true;
         }
       }
-      if (f.series.size === 0) this.forget(f);
+      // only families this sweep emptied: one being created right now has no series yet
+      if (removed && f.series.size === 0) this.forget(f);
     }
   }
 
