@@ -27,6 +27,7 @@ export async function startHourglass(): Promise<HourglassUnderTest> {
     const config = parseConfig('all', {
       STATSD_ADDRESS: '127.0.0.1:0',
       HTTP_ADDRESS: '127.0.0.1:0',
+      PROMETHEUS_ADDRESS: '127.0.0.1:0',
       DATA_DIR: dataDir,
       FLUSH_INTERVAL_MS: '100',
       LOG_LEVEL: 'silent',

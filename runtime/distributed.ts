@@ -18,11 +18,16 @@ import type { Config, NatsConfig } from './config.js';
 import { recordFlush } from './in-process-bus.js';
 import type { Logger } from './logger.js';
 import { createMetrics, readUdpKernelDrops, type Metrics } from './metrics.js';
+import { expositionListener } from './exposition-listener.js';
 import path from 'node:path';
 
 export interface RunningRole {
   readonly statsdPort?: number;
   readonly httpPort: number;
+  /** Gateway role: the statsd_exporter-style exposition's port (undefined when off). */
+  readonly prometheusPort?: number;
+  /** Gateway role: re-reads STATSD_MAPPING_CONFIG (SIGHUP). */
+  reloadMapping?(): boolean;
   close(): Promise<void>;
 }
 
@@ -52,7 +57,8 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
     metrics,
     log.child({ component: 'publisher' }),
   );
-  const gateway = new Gateway(gatewayOptions(config, { clock, publisher, metrics, logger: log }));
+  const prometheus = expositionListener(config, metrics.registry, clock, logger);
+  const gateway = new Gateway(gatewayOptions(config, { clock, publisher, metrics, logger: log, alsoTo: prometheus.exposition }));
 
   // Listen first: StatsD clients are served (into the spool) even while NATS is unreachable.
   const statsdPort = await gateway.start();
@@ -73,11 +79,15 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
     if (!closing) log.error({ err }, 'NATS connection ended');
   });
   const ops = await listenOps(config, metrics, () => !closing, () => gateway.syncMetrics(readUdpKernelDrops()));
-  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${ops.port}`, role: 'gateway' }, 'hourglass listening');
+  const prometheusPort = await prometheus.listen();
+  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${ops.port}`, prometheus: prometheusPort === undefined ? 'off' : `${config.prometheusAddress?.host}:${prometheusPort}`, role: 'gateway' }, 'hourglass listening');
   return {
     statsdPort,
     httpPort: ops.port,
+    prometheusPort,
+    reloadMapping: () => prometheus.reloadMapping(),
     async close() {
+      await prometheus.close();
       await gateway.close();
       await publisher.close();
       closing = true;

@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import { DirectBus, ThreadBus, recordFlush, type InProcessBus } from './in-process-bus.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, readUdpKernelDrops } from './metrics.js';
+import { expositionListener } from './exposition-listener.js';
 
 export interface StartOptions {
   readonly config: Config;
@@ -25,6 +26,10 @@ export interface StartOptions {
 export interface RunningHourglass {
   readonly statsdPort: number;
   readonly httpPort: number;
+  /** The statsd_exporter-style exposition's port; undefined when PROMETHEUS_ADDRESS is off. */
+  readonly prometheusPort: number | undefined;
+  /** Re-reads STATSD_MAPPING_CONFIG (SIGHUP); a bad file keeps the old mapping. True when swapped. */
+  reloadMapping(): boolean;
   /** Hands the current batch on and writes every pending rollup to the store. */
   flush(): Promise<void>;
   /** Stops listening, flushes, closes the store. */
@@ -50,7 +55,8 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
     bus = new DirectBus(new RollupService(rollup, config.flushIntervalMs, onFlushed), clock, metrics, logger.child({ component: 'bus' }));
   }
 
-  const gateway = new Gateway(gatewayOptions(config, { clock, publisher: bus, metrics, logger: logger.child({ component: 'gateway' }) }));
+  const prometheus = expositionListener(config, metrics.registry, clock, logger);
+  const gateway = new Gateway(gatewayOptions(config, { clock, publisher: bus, metrics, logger: logger.child({ component: 'gateway' }), alsoTo: prometheus.exposition }));
 
 
   // Queries read through their own connection: WAL lets them run beside the rollup's writes.
@@ -67,10 +73,14 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
   });
 
   let statsdPort: number;
+  let prometheusPort: number | undefined;
   try {
     statsdPort = await gateway.start();
     await app.listen({ host: config.httpAddress.host, port: config.httpAddress.port });
+    prometheusPort = await prometheus.listen();
   } catch (err) {
+    await prometheus.close().catch(() => undefined);
+    await app.close().catch(() => undefined);
     await gateway.close().catch(() => undefined);
     await bus.close().catch(() => undefined);
     await reader.close();
@@ -78,11 +88,13 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
   }
   const address = app.server.address();
   const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpAddress.port;
-  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, dataDir: config.dataDir }, 'hourglass listening');
+  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, prometheus: prometheusPort === undefined ? 'off' : `${config.prometheusAddress?.host}:${prometheusPort}`, dataDir: config.dataDir }, 'hourglass listening');
 
   return {
     statsdPort,
     httpPort,
+    prometheusPort,
+    reloadMapping: () => prometheus.reloadMapping(),
     async flush() {
       gateway.flush(true);
       await bus.flush();
@@ -92,6 +104,7 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
       await gateway.close();
       await bus.close();
       gateway.syncMetrics(undefined);
+      await prometheus.close();
       await app.close();
       await reader.close();
       if (directStore !== undefined) await directStore.close();
