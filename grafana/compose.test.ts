@@ -187,9 +187,15 @@ describe('docker-compose.yml', () => {
     const check = run('promtool', ['check', 'config', file], 'prometheus');
     expect(check.status, check.stdout + check.stderr).toBe(0);
     const prom = loadYaml(file) as { global: { scrape_interval: string }; scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
-    const targets = prom.scrape_configs.flatMap((j) => j.static_configs.flatMap((c) => c.targets)).sort();
+    // the statsd_exporter-style exposition of each gateway is its own job, outside the roles' up{job=~"hourglass.*"}
+    const roleJobs = prom.scrape_configs.filter((j) => j.job_name !== 'statsd-exposition');
+    const targets = roleJobs.flatMap((j) => j.static_configs.flatMap((c) => c.targets)).sort();
     expect(targets).toEqual(ROLES.map((r) => `${r}:8080`).sort());
-    for (const j of prom.scrape_configs) expect(j.job_name, 'the dashboards select up{job=~"hourglass.*"}').toMatch(/^hourglass/);
+    for (const j of roleJobs) expect(j.job_name, 'the dashboards select up{job=~"hourglass.*"}').toMatch(/^hourglass/);
+    const exposition = prom.scrape_configs.find((j) => j.job_name === 'statsd-exposition');
+    const gateways = ROLES.filter((r) => r.startsWith('gateway'));
+    expect(exposition?.static_configs.flatMap((c) => c.targets).sort()).toEqual(gateways.map((g) => `${g}:9102`).sort());
+    for (const g of gateways) expect(parseConfig('gateway', roleEnv(stack().services[g])).prometheusAddress?.port, `${g} exposes on 9102`).toBe(9102);
     const prometheus = provisionedDataSources().find((d) => d.type === 'prometheus');
     expect(prometheus?.jsonData?.timeInterval).toBe(prom.global.scrape_interval);
   });

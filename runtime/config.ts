@@ -1,7 +1,9 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { StreamSettings } from '../bus/index.js';
 import { INFLUX_APIS, type InfluxSettings } from '../store/index.js';
+import { MappingError, loadMapping, type Mapping } from '../gateway/index.js';
 
 export const ROLES = ['all', 'gateway', 'rollup', 'query'] as const;
 export type Role = (typeof ROLES)[number];
@@ -35,6 +37,13 @@ export interface Config {
   readonly gatewayId: string;
   readonly influx: InfluxConfig | undefined;
   readonly logLevel: LogLevel;
+  /** PROMETHEUS_ADDRESS: the statsd_exporter-style exposition; undefined when `off`. */
+  readonly prometheusAddress: HostPort | undefined;
+  /** STATSD_MAPPING_CONFIG: the file's path, undefined when unset. */
+  readonly mappingFile: string | undefined;
+  /** The mapping file read and checked at start (statsd_exporter's defaults when unset). */
+  readonly mapping: Mapping;
+  readonly expositionMaxSeries: number;
   /** Tests only: a named point where the process kills itself (fault tests). */
   readonly failpoint: Failpoint | undefined;
 }
@@ -87,6 +96,9 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'INFLUX_ORG', flag: 'influx-org', defaultValue: undefined, help: 'InfluxDB organisation (v2)' },
   { env: 'INFLUX_BUCKET', flag: 'influx-bucket', defaultValue: undefined, help: 'InfluxDB bucket (v2)' },
   { env: 'INFLUX_DATABASE', flag: 'influx-database', defaultValue: undefined, help: 'InfluxDB database (v1)' },
+  { env: 'PROMETHEUS_ADDRESS', flag: 'prometheus-address', defaultValue: '0.0.0.0:9102', help: 'gateway and all roles: the ingested metrics for Prometheus, as statsd_exporter exposes them (GET /metrics); off disables' },
+  { env: 'STATSD_MAPPING_CONFIG', flag: 'statsd-mapping-config', defaultValue: undefined, help: 'a statsd_exporter mapping file (YAML) for that exposition; reloaded on SIGHUP' },
+  { env: 'EXPOSITION_MAX_SERIES', flag: 'exposition-max-series', defaultValue: '100000', help: 'series the exposition holds; new ones past it are refused and counted' },
   { env: 'LOG_LEVEL', flag: 'log-level', defaultValue: 'info', help: `pino level: ${LOG_LEVELS.join(', ')}` },
   { env: 'FAILPOINT', flag: 'failpoint', defaultValue: undefined, help: `tests only: exit abruptly at a named point (${FAILPOINTS.join(', ')})` },
 ];
@@ -204,6 +216,20 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
   const failpointRaw = raw(byEnv('FAILPOINT'));
   if (failpointRaw !== undefined && !(FAILPOINTS as readonly string[]).includes(failpointRaw)) bad(byEnv('FAILPOINT'), failpointRaw, `expected one of ${FAILPOINTS.join(', ')}`);
 
+  const prometheusRaw = raw(byEnv('PROMETHEUS_ADDRESS')) as string;
+  const prometheusAddress = prometheusRaw === 'off' ? undefined : hostPort('PROMETHEUS_ADDRESS');
+  const expositionMaxSeries = integer('EXPOSITION_MAX_SERIES', 1, 100_000_000);
+  const mappingFileRaw = raw(byEnv('STATSD_MAPPING_CONFIG'));
+  let mapping: Mapping | undefined;
+  if (mappingFileRaw !== undefined) {
+    try {
+      mapping = readMappingFile(mappingFileRaw);
+    } catch (err) {
+      if (err instanceof MappingError) for (const p of err.problems) bad(byEnv('STATSD_MAPPING_CONFIG'), mappingFileRaw, p);
+      else bad(byEnv('STATSD_MAPPING_CONFIG'), mappingFileRaw, `cannot read it: ${(err as Error).message}`);
+    }
+  }
+
   const pick = (name: string) => raw(byEnv(name));
   let influx: InfluxConfig | undefined;
   if (influxUrl !== undefined) {
@@ -243,6 +269,15 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
     gatewayId: (gatewayIdRaw ?? `${os.hostname()}-${process.pid}`).replace(/[^A-Za-z0-9_-]/g, '_'),
     influx: influx && Object.freeze(influx),
     logLevel,
+    prometheusAddress,
+    mappingFile: mappingFileRaw === undefined ? undefined : path.resolve(mappingFileRaw),
+    mapping: mapping ?? loadMapping(''),
+    expositionMaxSeries,
     failpoint: failpointRaw as Failpoint | undefined,
   });
+}
+
+/** Reads and checks a statsd_exporter mapping file: at start and on SIGHUP. Throws MappingError or a read error. */
+export function readMappingFile(file: string): Mapping {
+  return loadMapping(fs.readFileSync(file, 'utf8'));
 }

@@ -9,12 +9,17 @@ import { JetStreamPublisher, Spool, connectNats, createBusMetrics, ensureStreams
 import { systemClock, type Clock, type Logger } from '../core/index.js';
 import { Gateway, createGatewayMetrics, readUdpKernelDrops, type GatewayOptions } from '../gateway/index.js';
 import type { Config, NatsConfig } from './config.js';
+import { expositionListener } from './exposition-listener.js';
 import { createProcessRegistry } from './metrics.js';
 import { buildOpsApp, listen } from './ops-server.js';
 
 export interface RunningRole {
   readonly statsdPort?: number;
   readonly httpPort: number;
+  /** Gateway role: the statsd_exporter-style exposition's port (undefined when off). */
+  readonly prometheusPort?: number;
+  /** Gateway role: re-reads STATSD_MAPPING_CONFIG (SIGHUP); a bad file keeps the old mapping. True when swapped. */
+  reloadMapping?(): boolean;
   close(): Promise<void>;
 }
 
@@ -22,7 +27,7 @@ const PUBLISH_TIMEOUT_MS = 5000;
 const MAX_IN_FLIGHT = 64;
 
 /** The gateway's options from the process configuration, plus the parts each role supplies. */
-export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'clock' | 'publisher' | 'metrics' | 'logger'>): GatewayOptions {
+export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'clock' | 'publisher' | 'metrics' | 'logger' | 'alsoTo'>): GatewayOptions {
   return {
     address: config.statsdAddress,
     udpRecvBufferBytes: config.udpRecvBufferBytes,
@@ -44,7 +49,8 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
     busMetrics,
     log.child({ component: 'publisher' }),
   );
-  const gateway = new Gateway(gatewayOptions(config, { clock, publisher, metrics: createGatewayMetrics(registry), logger: log }));
+  const prometheus = expositionListener(config, registry, clock, logger);
+  const gateway = new Gateway(gatewayOptions(config, { clock, publisher, metrics: createGatewayMetrics(registry), logger: log, alsoTo: prometheus.exposition }));
 
   // Listen first: StatsD clients are served (into the spool) even while NATS is unreachable.
   const statsdPort = await gateway.start();
@@ -66,11 +72,15 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
   });
   const ops = buildOpsApp({ registry, healthy: () => !closing, beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()) });
   const httpPort = await listen(ops, config.httpAddress);
-  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, role: 'gateway' }, 'hourglass listening');
+  const prometheusPort = await prometheus.listen();
+  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, prometheus: prometheusPort === undefined ? 'off' : `${config.prometheusAddress?.host}:${prometheusPort}`, role: 'gateway' }, 'hourglass listening');
   return {
     statsdPort,
     httpPort,
+    prometheusPort,
+    reloadMapping: () => prometheus.reloadMapping(),
     async close() {
+      await prometheus.close();
       await gateway.close();
       await publisher.close();
       closing = true;
