@@ -44,7 +44,7 @@ async function listenOps(config: Config, metrics: Metrics, healthy: () => boolea
 
 export async function startGatewayRole(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningRole> {
   const nats = config.nats as NatsConfig;
-  const metrics = createMetrics();
+  const metrics = createMetrics({ nats: true });
   const log = logger.child({ component: 'gateway' });
   const publisher = new JetStreamPublisher(
     { stream: nats.stream, partitions: nats.partitions, idPrefix: `${config.gatewayId}.${clock.nowMs()}`, publishTimeoutMs: PUBLISH_TIMEOUT_MS, maxInFlight: MAX_IN_FLIGHT, nowMs: () => clock.nowMs() },
@@ -90,7 +90,7 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
 
 export async function startRollupRole(config: Config, store: RollupStore, logger: Logger, clock: Clock = systemClock): Promise<RunningRole> {
   const nats = config.nats as NatsConfig;
-  const metrics = createMetrics();
+  const metrics = createMetrics({ nats: true });
   const log = logger.child({ component: 'rollup' });
   const nc = await connectNats(nats.url, `hourglass-rollup-${process.pid}`);
   metrics.natsConnected.set(1);

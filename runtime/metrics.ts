@@ -8,7 +8,12 @@ import { REJECT_REASONS } from '../gateway/index.js';
 
 const FAST_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-export function createMetrics() {
+/**
+ * `nats`: the process talks to NATS (the distributed gateway and rollup). Only those expose
+ * `hourglass_nats_connected`: elsewhere a constant 0 would read as "disconnected" to the
+ * HourglassNatsDisconnected alert (compose/rules/) and to dashboards.
+ */
+export function createMetrics(options: { nats?: boolean } = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -28,7 +33,7 @@ export function createMetrics() {
     batchValuesDropped: new Counter({ name: 'hourglass_batch_values_dropped_total', help: 'Values in dropped batches', labelNames: ['reason'] as const, registers }),
     busPendingBatches: new Gauge({ name: 'hourglass_bus_pending_batches', help: 'Batches handed on and not yet applied by the rollup', registers }),
     gatewayFlushDuration: new Histogram({ name: 'hourglass_gateway_flush_duration_seconds', help: 'Time to encode and hand on one batch', buckets: FAST_SECONDS, registers }),
-    natsConnected: new Gauge({ name: 'hourglass_nats_connected', help: '1 while the NATS connection is up', registers }),
+    natsConnected: new Gauge({ name: 'hourglass_nats_connected', help: '1 while the NATS connection is up', registers: options.nats === true ? registers : [] }),
     batchesSpooled: new Counter({ name: 'hourglass_batches_spooled_total', help: 'Batches written to the gateway spool (NATS unreachable, slow or refusing)', registers }),
     batchesReplayed: new Counter({ name: 'hourglass_batches_replayed_total', help: 'Spooled batches published after all', registers }),
     spoolBatches: new Gauge({ name: 'hourglass_spool_batches', help: 'Batches waiting in the gateway spool', registers }),
