@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['gateway/**/*.test.ts', 'rollup/**/*.test.ts', 'query/**/*.test.ts', 'runtime/**/*.test.ts', 'compat-tests/**/*.test.ts', 'test-support/**/*.test.ts', 'grafana/**/*.test.ts'],
+    include: ['alerts/**/*.test.ts', 'gateway/**/*.test.ts', 'rollup/**/*.test.ts', 'query/**/*.test.ts', 'runtime/**/*.test.ts', 'compat-tests/**/*.test.ts', 'test-support/**/*.test.ts', 'grafana/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Tests start real sockets and child processes; two workers match the two cores of CI.
