@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { JetStreamPublisher, Spool, connectNats, createBusMetrics, ensureStreams } from '../bus/index.js';
+import { JetStreamPublisher, Spool, connectNats, createBusMetrics, createNatsMetrics, ensureStreams } from '../bus/index.js';
 import { systemClock, type Clock, type Logger } from '../core/index.js';
 import { Gateway, createGatewayMetrics, readUdpKernelDrops, type GatewayOptions } from '../gateway/index.js';
 import type { Config, NatsConfig } from './config.js';
@@ -41,7 +41,7 @@ export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'cloc
 export async function startGatewayRole(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningRole> {
   const nats = config.nats as NatsConfig;
   const registry = createProcessRegistry();
-  const busMetrics = createBusMetrics(registry);
+  const busMetrics = { ...createBusMetrics(registry), ...createNatsMetrics(registry) };
   const log = logger.child({ component: 'gateway' });
   const publisher = new JetStreamPublisher(
     { stream: nats.stream, partitions: nats.partitions, idPrefix: `${config.gatewayId}.${clock.nowMs()}`, publishTimeoutMs: PUBLISH_TIMEOUT_MS, maxInFlight: MAX_IN_FLIGHT, nowMs: () => clock.nowMs() },
