@@ -38,7 +38,7 @@ COPY --from=build /app/query/web ./query/web
 # unprivileged user the process runs as, so a named volume mounted there inherits it.
 RUN mkdir -p /data && chown node:node /data
 USER node
-EXPOSE 8125/udp 8125/tcp 8080/tcp
+EXPOSE 8125/udp 8125/tcp 8080/tcp 9102/tcp
 # /healthz on the HTTP port of HTTP_ADDRESS (every role serves it); the image has no curl.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HTTP_ADDRESS || ':8080').split(':').pop() + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

@@ -63,7 +63,7 @@ async function startInfluxd() {
 async function startRole(role, env) {
   const child = startChild(process.execPath, [path.join(REPO_DIR, 'bin/hourglass.js'), role], {
     cwd: REPO_DIR,
-    env: { ...process.env, STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', PROMETHEUS_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'warn', ...env },
   });
   // the listening line is logged at info: read it from a dedicated info-level start
   const listening = await firstStdoutMatch(

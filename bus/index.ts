@@ -9,5 +9,5 @@ export { InProcessBus, MAX_PENDING_BATCHES, QueueSource, type InProcessBatch, ty
 export { JetStreamPublisher, type JetStreamPublisherOptions } from './jetstream-publisher.js';
 export { PartitionSource, type PartitionSourceOptions } from './jetstream-source.js';
 export { batchSubject, connectNats, deadLetterStream, deadLetterSubject, ensureStreams, partitionOf, type StreamSettings } from './jetstream-streams.js';
-export { DROP_REASONS, countDrop, createBusMetrics, type BusMetrics, type DropReason } from './metrics.js';
+export { DROP_REASONS, countDrop, createBusMetrics, createNatsMetrics, type BusMetrics, type DropReason, type NatsMetrics } from './metrics.js';
 export { Spool } from './spool.js';

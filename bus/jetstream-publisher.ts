@@ -10,7 +10,7 @@ import type { Logger } from '../core/index.js';
 import { encodeBatch, type SeriesBatch } from './batch-codec.js';
 import { BusUnavailableError, type BatchPublisher } from './contract.js';
 import { batchSubject, partitionOf } from './jetstream-streams.js';
-import { countDrop, type BusMetrics, type DropReason } from './metrics.js';
+import { countDrop, type BusMetrics, type DropReason, type NatsMetrics } from './metrics.js';
 import type { Spool } from './spool.js';
 
 export interface JetStreamPublisherOptions {
@@ -45,7 +45,7 @@ export class JetStreamPublisher implements BatchPublisher {
   constructor(
     private readonly options: JetStreamPublisherOptions,
     private readonly spool: Spool,
-    private readonly metrics: BusMetrics,
+    private readonly metrics: BusMetrics & NatsMetrics,
     private readonly logger: Logger,
   ) {
     this.updateSpoolGauges();

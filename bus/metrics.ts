@@ -1,6 +1,7 @@
 /**
  * The bus's telemetry, publisher and consumer side (SPEC §6). Registered on the process registry
- * the runtime passes in; created once per process whichever sides it runs.
+ * the runtime passes in; created once per process whichever sides it runs. The NATS connection's
+ * gauge is apart (createNatsMetrics): only the processes that talk to NATS register it.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { DURATION_BUCKETS_SECONDS } from '../core/index.js';
@@ -17,7 +18,6 @@ export function createBusMetrics(registry: Registry) {
     batchesDropped: new Counter({ name: 'hourglass_batches_dropped_total', help: 'Batches lost before the bus took them, by reason', labelNames: ['reason'] as const, registers }),
     batchValuesDropped: new Counter({ name: 'hourglass_batch_values_dropped_total', help: 'Values in dropped batches', labelNames: ['reason'] as const, registers }),
     busPendingBatches: new Gauge({ name: 'hourglass_bus_pending_batches', help: 'Batches handed on and not yet applied by the rollup', registers }),
-    natsConnected: new Gauge({ name: 'hourglass_nats_connected', help: '1 while the NATS connection is up', registers }),
     batchesSpooled: new Counter({ name: 'hourglass_batches_spooled_total', help: 'Batches written to the gateway spool (NATS unreachable, slow or refusing)', registers }),
     batchesReplayed: new Counter({ name: 'hourglass_batches_replayed_total', help: 'Spooled batches published after all', registers }),
     spoolBatches: new Gauge({ name: 'hourglass_spool_batches', help: 'Batches waiting in the gateway spool', registers }),
@@ -34,6 +34,19 @@ export function createBusMetrics(registry: Registry) {
 }
 
 export type BusMetrics = ReturnType<typeof createBusMetrics>;
+
+/**
+ * For the processes that talk to NATS (the gateway and rollup roles) only: in the embedded
+ * default a constant 0 would read as "disconnected" to the HourglassNatsDisconnected alert
+ * (compose/rules/) and to the dashboards.
+ */
+export function createNatsMetrics(registry: Registry) {
+  return {
+    natsConnected: new Gauge({ name: 'hourglass_nats_connected', help: '1 while the NATS connection is up', registers: [registry] }),
+  };
+}
+
+export type NatsMetrics = ReturnType<typeof createNatsMetrics>;
 
 /** Counts a batch the bus could not take. */
 export function countDrop(metrics: BusMetrics, reason: DropReason, values: number): void {

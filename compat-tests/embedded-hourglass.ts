@@ -14,12 +14,15 @@ const CLOCK_START_MS = Date.UTC(2026, 10, 22, QUERY_HOUR, 30);
 export interface HourglassUnderTest {
   readonly statsdPort: number;
   readonly httpPort: number;
+  /** The statsd_exporter-style exposition's port. */
+  readonly prometheusPort: number;
   readonly clock: ManualClock;
   readonly running: RunningHourglass;
   stop(): Promise<void>;
 }
 
-export async function startHourglass(): Promise<HourglassUnderTest> {
+/** `env` adds settings (STATSD_MAPPING_CONFIG...) to the test defaults. */
+export async function startHourglass(env: Record<string, string> = {}): Promise<HourglassUnderTest> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'hourglass-compat-'));
   const clock = new ManualClock(CLOCK_START_MS);
   let running: RunningHourglass;
@@ -27,9 +30,11 @@ export async function startHourglass(): Promise<HourglassUnderTest> {
     const config = parseConfig('all', {
       STATSD_ADDRESS: '127.0.0.1:0',
       HTTP_ADDRESS: '127.0.0.1:0',
+      PROMETHEUS_ADDRESS: '127.0.0.1:0',
       DATA_DIR: dataDir,
       FLUSH_INTERVAL_MS: '100',
       LOG_LEVEL: 'silent',
+      ...env,
     });
     running = await startEmbedded({ config, clock, rollupThread: false });
   } catch (err) {
@@ -39,6 +44,7 @@ export async function startHourglass(): Promise<HourglassUnderTest> {
   return {
     statsdPort: running.statsdPort,
     httpPort: running.httpPort,
+    prometheusPort: running.prometheusPort as number,
     clock,
     running,
     async stop() {

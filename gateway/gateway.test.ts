@@ -20,7 +20,7 @@ let hg: RunningHourglass;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-gateway-'));
-  const config = parseConfig('all', { STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', DATA_DIR: dir, MAX_LINE_BYTES: '100', LOG_LEVEL: 'silent' });
+  const config = parseConfig('all', { STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', PROMETHEUS_ADDRESS: '127.0.0.1:0', DATA_DIR: dir, MAX_LINE_BYTES: '100', LOG_LEVEL: 'silent' });
   hg = await startEmbedded({ config, clock, rollupThread: false });
 });
 afterAll(async () => {
@@ -133,7 +133,7 @@ describe('TCP', () => {
   });
 
   it('a refused TCP connection after close, never a hang', async () => {
-    const config = parseConfig('all', { STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', DATA_DIR: dir, LOG_LEVEL: 'silent' });
+    const config = parseConfig('all', { STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', PROMETHEUS_ADDRESS: '127.0.0.1:0', DATA_DIR: dir, LOG_LEVEL: 'silent' });
     const other = await startEmbedded({ config, clock, rollupThread: false });
     const port = other.statsdPort;
     await other.close();

@@ -10,10 +10,10 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { isAscii, isUtf8 } from 'node:buffer';
-import { MS_PER_HOUR, RateLimitedLog, type Clock, type Logger } from '../core/index.js';
+import { MS_PER_HOUR, RateLimitedLog, type Clock, type Logger, type MetricType } from '../core/index.js';
 import type { BatchPublisher } from '../bus/index.js';
 import { BatchBuilder } from './batch-builder.js';
-import { LineParser, type RejectSink } from './line-parser.js';
+import { LineParser, type RejectSink, type SampleSink } from './line-parser.js';
 import type { GatewayMetrics } from './metrics.js';
 import { REJECT_REASONS, type RejectReason } from './reject-reasons.js';
 
@@ -27,9 +27,29 @@ export interface GatewayOptions {
   readonly publisher: BatchPublisher;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
+  /** Also gets every parsed sample: the Prometheus exposition (SPEC §6), when it is on. */
+  readonly alsoTo?: SampleSink;
 }
 
 const EXCERPT_CHARS = 120;
+
+/** Hands every parsed sample to two sinks (explicit parameters: no rest array per sample). */
+export class TeeSink implements SampleSink {
+  constructor(
+    private readonly first: SampleSink,
+    private readonly second: SampleSink,
+  ) {}
+
+  sample(name: string, tags: string, type: MetricType, value: number, weight: number, delta: boolean, hourSec: number): void {
+    this.first.sample(name, tags, type, value, weight, delta, hourSec);
+    this.second.sample(name, tags, type, value, weight, delta, hourSec);
+  }
+
+  member(name: string, tags: string, member: string, hourSec: number): void {
+    this.first.member(name, tags, member, hourSec);
+    this.second.member(name, tags, member, hourSec);
+  }
+}
 
 class RejectCounter implements RejectSink {
   readonly counts = new Map<RejectReason, number>(REJECT_REASONS.map((r) => [r, 0]));
@@ -72,7 +92,8 @@ export class Gateway {
   constructor(private readonly options: GatewayOptions) {
     const log = new RateLimitedLog(options.logger, () => options.clock.nowMs());
     this.rejects = new RejectCounter(log);
-    this.parser = new LineParser(this.batch, this.rejects, options.maxLineBytes);
+    const sink = options.alsoTo === undefined ? this.batch : new TeeSink(this.batch, options.alsoTo);
+    this.parser = new LineParser(sink, this.rejects, options.maxLineBytes);
   }
 
   /** Binds UDP, then TCP on the same port; returns the port (useful with port 0). */

@@ -8,3 +8,23 @@ export { registerIngestRoute, spellJsonItem, type IngestRouteOptions } from './h
 export { LineParser, parseDecimal, type RejectSink, type SampleSink } from './line-parser.js';
 export { INGEST_STATUSES, TRANSPORTS, createGatewayMetrics, readUdpKernelDrops, type GatewayMetrics } from './metrics.js';
 export { REJECT_REASONS, type RejectReason } from './reject-reasons.js';
+export {
+  DEFAULT_BUCKETS,
+  DEFAULT_HELP,
+  DEFAULT_QUANTILES,
+  EXPOSITION_DROP_REASONS,
+  Exposition,
+  Mapping,
+  MappingError,
+  TEXT_CONTENT_TYPE,
+  defaultMapping,
+  escapeMetricName,
+  loadMapping,
+  startExpositionServer,
+  type ExpositionDropReason,
+  type ExpositionOptions,
+  type ExpositionServerOptions,
+  type MappingMatch,
+  type MappingRule,
+  type RunningExpositionServer,
+} from './exposition/index.js';

@@ -49,6 +49,16 @@ describe('accepted lines', () => {
     ['dogstatsd container field ignored', 'a:1|ms|#k:v|c:abc123', [['a', 'k:v', 'ms', 1, 1, false, HOUR]]],
     ['utf-8 name', 'caf\u00e9.latency:3|ms', [['caf\u00e9.latency', '', 'ms', 3, 1, false, HOUR]]],
     ['name with dots, dashes, slashes', 'api/v1.get-user:3|ms', [['api/v1.get-user', '', 'ms', 3, 1, false, HOUR]]],
+    // Tags in the name, as statsd_exporter reads them (SPEC §3): same canonical string as `|#`.
+    ['influxdb tags', 'hits,route=checkout,env=prod:1|c', [['hits', 'env:prod,route:checkout', 'c', 1, 1, false, HOUR]]],
+    ['influxdb one tag', 'hits,env=prod:2|c|@0.5', [['hits', 'env:prod', 'c', 2, 2, false, HOUR]]],
+    ['librato tags', 'hits#route=checkout,env=prod:1|c', [['hits', 'env:prod,route:checkout', 'c', 1, 1, false, HOUR]]],
+    ['signalfx tags', 'hits[route=checkout,env=prod]:1|c', [['hits', 'env:prod,route:checkout', 'c', 1, 1, false, HOUR]]],
+    ['signalfx tags mid-name', 'api[env=prod].latency:7|ms', [['api.latency', 'env:prod', 'ms', 7, 1, false, HOUR]]],
+    ['influxdb tag value with =', 'q,filter=a=b:1|c', [['q', 'filter:a=b', 'c', 1, 1, false, HOUR]]],
+    ['name tags with packed values', 'a,k=v:1:2|h', [['a', 'k:v', 'h', 1, 1, false, HOUR], ['a', 'k:v', 'h', 2, 1, false, HOUR]]],
+    ['name tags with timestamp', 'a#k=v:1|ms|T1700000000', [['a', 'k:v', 'ms', 1, 1, false, T_HOUR]]],
+    ['name tags on a gauge delta', 'g[k=v]:-3|g', [['g', 'k:v', 'g', -3, 1, true, HOUR]]],
   ];
   it.each(cases)('%s: %s', (_title, line, expected) => {
     const r = parse(line);
@@ -60,6 +70,22 @@ describe('accepted lines', () => {
     const r = parse('users:alice|s|#k:v');
     expect(r.rejects).toEqual([]);
     expect(r.members).toEqual([['users', 'k:v', 'alice', HOUR]]);
+  });
+
+  it('set member with influxdb tags', () => {
+    const r = parse('users,k=v:alice|s');
+    expect(r.rejects).toEqual([]);
+    expect(r.members).toEqual([['users', 'k:v', 'alice', HOUR]]);
+  });
+
+  it('every tag style names the same series as the DogStatsD form', () => {
+    const lines = ['lat:5|ms|#env:prod,route:a', 'lat,route=a,env=prod:5|ms', 'lat#env=prod,route=a:5|ms', 'lat[route=a,env=prod]:5|ms'];
+    const series = lines.map((line) => {
+      const r = parse(line);
+      expect(r.rejects).toEqual([]);
+      return `${r.samples[0][0]}|${r.samples[0][1]}`;
+    });
+    expect(new Set(series)).toEqual(new Set(['lat|env:prod,route:a']));
   });
 });
 
@@ -106,6 +132,23 @@ describe('rejected lines', () => {
     ['dogstatsd event', '_e{5,4}:title|text', 'unsupported'],
     ['dogstatsd service check', '_sc|my.check|0', 'unsupported'],
     ['empty set member', 'users:|s', 'bad_value'],
+    ['influxdb plus dogstatsd tags', 'a,k=v:1|c|#x:y', 'bad_tags'],
+    ['librato plus dogstatsd tags', 'a#k=v:1|c|#x:y', 'bad_tags'],
+    ['signalfx plus dogstatsd tags', 'a[k=v]:1|c|#x:y', 'bad_tags'],
+    ['signalfx plus influxdb tags', 'a[k=v],x=y:1|c', 'bad_tags'],
+    ['influxdb plus librato marker', 'a,k=v#x=y:1|c', 'bad_tags'],
+    ['lone open bracket', 'a[k=v:1|c', 'bad_tags'],
+    ['lone close bracket', 'ak=v]:1|c', 'bad_tags'],
+    ['brackets reversed', 'a]k=v[:1|c', 'bad_tags'],
+    ['empty signalfx tags', 'a[]:1|c', 'bad_tags'],
+    ['name only brackets', '[k=v]:1|c', 'bad_tags'],
+    ['name tag without =', 'a,flag:1|c', 'bad_tags'],
+    ['name tag empty key', 'a,=v:1|c', 'bad_tags'],
+    ['name tag empty value', 'a,k=:1|c', 'bad_tags'],
+    ['empty name tag in list', 'a,k=v,,k2=v2:1|c', 'bad_tags'],
+    ['trailing comma', 'a,k=v,:1|c', 'bad_tags'],
+    ['nothing after marker', 'a#:1|c', 'bad_tags'],
+    ['name is only tags', ',k=v:1|c', 'bad_tags'],
   ];
   it.each(cases)('%s: %j', (_title, line, reason) => {
     const r = parse(line);

@@ -3,8 +3,15 @@
  *
  *   <name>:<value>[:<value>...]|<type>[|@<rate>][|#<tag>,<tag>...][|T<unix_seconds>]
  *
+ * Tags may also ride in the name, as statsd_exporter reads them (SPEC §3): InfluxDB
+ * `name,k=v,k2=v2:1|c`, Librato `name#k=v,k2=v2:1|c`, SignalFx `name[k=v,k2=v2]:1|c`. Each
+ * becomes the same canonical tag string as the DogStatsD form (`k:v,k2:v2`, sorted); a line
+ * with tags in two styles is rejected (`bad_tags`; statsd_exporter drops it too, counted as
+ * `mixed_tagging_styles`).
+ *
  * Hot path: scans with indexOf/charCodeAt over the datagram's string and allocates only the
- * substrings it hands on (name, tags). A whole line is validated before any of its values is
+ * substrings it hands on (name, tags). A name without `,#[]` costs nothing extra: the name scan
+ * that looks for control characters notes those four. A whole line is validated before any of its values is
  * emitted, so a bad packed value rejects its line and nothing else.
  */
 import { hourStartSec, type MetricType } from '../core/index.js';
@@ -29,6 +36,9 @@ const PIPE = 124; // |
 const AT = 64; // @
 const HASH = 35; // #
 const CR = 13;
+const COMMA = 44;
+const OPEN_BRACKET = 91; // [
+const CLOSE_BRACKET = 93; // ]
 const PLUS = 43;
 const MINUS = 45;
 const DOT = 46;
@@ -122,6 +132,73 @@ export function canonicalTags(text: string, start: number, end: number): string 
   return tags.join(',');
 }
 
+/**
+ * Tags written in the name (`k=v,k2=v2` in text[start, end)) as the canonical DogStatsD tag
+ * string. Undefined when a tag is empty, lacks `=`, has an empty key or value, holds a control
+ * character or another style's marker (`#`, `[`, `]`: two styles in one name): statsd_exporter drops just that tag and counts it; a line is rejected here
+ * instead, as for a malformed DogStatsD tag list, so no series silently loses a label.
+ */
+export function canonicalNameTags(text: string, start: number, end: number): string | undefined {
+  if (start >= end) return undefined;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 32 || c === 127 || c === HASH || c === OPEN_BRACKET || c === CLOSE_BRACKET) return undefined;
+  }
+  const tags: string[] = [];
+  let tagStart = start;
+  while (tagStart <= end) {
+    let tagEnd = text.indexOf(',', tagStart);
+    if (tagEnd === -1 || tagEnd > end) tagEnd = end;
+    const eq = text.indexOf('=', tagStart);
+    if (eq === -1 || eq >= tagEnd - 1 || eq === tagStart) return undefined;
+    tags.push(`${text.slice(tagStart, eq)}:${text.slice(eq + 1, tagEnd)}`);
+    tagStart = tagEnd + 1;
+  }
+  if (tags.length > 1) tags.sort();
+  return tags.join(',');
+}
+
+/** A name with its tags taken out, or why it cannot be. */
+interface NameAndTags {
+  name: string;
+  tags: string;
+}
+
+/**
+ * Splits text[start, colon) into the metric name and its name-borne tags. SignalFx first (as
+ * statsd_exporter does): `[...]` anywhere, the name being what surrounds it; otherwise the first
+ * `,` (InfluxDB) or `#` (Librato) starts the tags. Undefined for a lone bracket, a second
+ * bracket pair, brackets plus `,`/`#` outside them, or an empty name.
+ */
+function splitNameTags(text: string, start: number, colon: number): NameAndTags | undefined {
+  const open = text.indexOf('[', start);
+  const close = text.indexOf(']', start);
+  const hasOpen = open !== -1 && open < colon;
+  const hasClose = close !== -1 && close < colon;
+  if (hasOpen || hasClose) {
+    if (!hasOpen || !hasClose || close < open) return undefined;
+    const tags = canonicalNameTags(text, open + 1, close);
+    if (tags === undefined) return undefined;
+    const name = text.slice(start, open) + text.slice(close + 1, colon);
+    if (name.length === 0) return undefined;
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c === COMMA || c === HASH || c === OPEN_BRACKET || c === CLOSE_BRACKET) return undefined;
+    }
+    return { name, tags };
+  }
+  let marker = start;
+  while (marker < colon) {
+    const c = text.charCodeAt(marker);
+    if (c === COMMA || c === HASH) break;
+    marker++;
+  }
+  if (marker === start) return undefined;
+  const tags = canonicalNameTags(text, marker + 1, colon);
+  if (tags === undefined) return undefined;
+  return { name: text.slice(start, marker), tags };
+}
+
 export class LineParser {
   /** Values of the line being parsed, validated before any is emitted. */
   private scratch = new Float64Array(64);
@@ -164,9 +241,11 @@ export class LineParser {
     if (text.charCodeAt(start) === 95 /* _ */ && this.isDogEvent(text, start)) return this.fail('unsupported', text, start, end);
     const pipe = text.indexOf('|', colon);
     if (pipe === -1 || pipe >= end) return this.fail('missing_type', text, start, end);
+    let nameTagged = false;
     for (let i = start; i < colon; i++) {
       const c = text.charCodeAt(i);
       if (c < 32 || c === 127 || c === PIPE) return this.fail('bad_name', text, start, end);
+      if (c === COMMA || c === HASH || c === OPEN_BRACKET || c === CLOSE_BRACKET) nameTagged = true;
     }
 
     // Type: up to the next `|` or the end of the line.
@@ -178,6 +257,13 @@ export class LineParser {
     // Sections: @rate, #tags, Tseconds; DogStatsD's c: (container) and e: (external data) are ignored.
     let weight = 1;
     let tags = '';
+    let name: string | undefined;
+    if (nameTagged) {
+      const split = splitNameTags(text, start, colon);
+      if (split === undefined) return this.fail('bad_tags', text, start, end);
+      name = split.name;
+      tags = split.tags;
+    }
     let hourSec = receiveHourSec;
     let section = typeEnd;
     while (section < end) {
@@ -190,6 +276,7 @@ export class LineParser {
         if (text.charCodeAt(section + 2) === PLUS) return this.fail('bad_sample_rate', text, start, end);
         weight = 1 / rate;
       } else if (first === HASH) {
+        if (nameTagged) return this.fail('bad_tags', text, start, end); // two tag styles in one line
         const t = canonicalTags(text, section + 2, sectionEnd);
         if (t === undefined) return this.fail('bad_tags', text, start, end);
         tags = t;
@@ -207,7 +294,7 @@ export class LineParser {
 
     if (type === 's') {
       if (pipe === colon + 1 || hasControl(text, colon + 1, pipe)) return this.fail('bad_value', text, start, end);
-      this.sink.member(text.slice(start, colon), tags, text.slice(colon + 1, pipe), hourSec);
+      this.sink.member(name ?? text.slice(start, colon), tags, text.slice(colon + 1, pipe), hourSec);
       return true;
     }
 
@@ -228,7 +315,7 @@ export class LineParser {
       valueStart = valueEnd + 1;
     }
 
-    const name = text.slice(start, colon);
+    if (name === undefined) name = text.slice(start, colon);
     const scratch = this.scratch;
     const deltas = this.deltaFlags;
     if (type === 'g') weight = 1; // sample rates do not apply to gauges

@@ -4,7 +4,8 @@
  * resolved stack against the contract it must meet: every role and its environment accepted by
  * the real config parser, the 8 partitions owned once each, one InfluxDB org/bucket/token
  * everywhere, Grafana's mounts where its provisioning points, Prometheus scraping every role
- * (its config checked by promtool), healthchecks and restart policies. A missing docker-compose
+ * (its config checked by promtool) and sending alerts to Alertmanager (checked by amtool),
+ * healthchecks and restart policies. A missing docker-compose
  * fails the test with the Debian package to install, never a skip.
  */
 import { spawnSync } from 'node:child_process';
@@ -82,14 +83,14 @@ describe('docker-compose.yml', () => {
 
   it('has every service, each with a restart policy and a healthcheck (loadgen: none to check)', () => {
     const { services, volumes } = stack();
-    expect(Object.keys(services).sort()).toEqual(['gateway-1', 'gateway-2', 'grafana', 'influxdb', 'loadgen', 'nats', 'prometheus', 'query', 'rollup-1', 'rollup-2']);
+    expect(Object.keys(services).sort()).toEqual(['alertmanager', 'gateway-1', 'gateway-2', 'grafana', 'influxdb', 'loadgen', 'nats', 'prometheus', 'query', 'rollup-1', 'rollup-2']);
     for (const [name, s] of Object.entries(services)) {
       expect(s.restart, name).toBe('unless-stopped');
       if (name === 'loadgen') expect(s.healthcheck?.test).toEqual(['NONE']); // `disable: true`
       else expect(s.healthcheck?.test?.length, `${name} healthcheck`).toBeGreaterThan(1);
     }
     // state that must survive `docker compose down`: named volumes
-    for (const v of ['nats-data', 'influxdb-data', 'prometheus-data', 'grafana-data', 'gateway-1-data', 'gateway-2-data']) expect(Object.keys(volumes)).toContain(v);
+    for (const v of ['nats-data', 'influxdb-data', 'prometheus-data', 'alertmanager-data', 'grafana-data', 'gateway-1-data', 'gateway-2-data']) expect(Object.keys(volumes)).toContain(v);
     expect(mounts(services.nats).get('/data')).toBe('nats-data');
     expect(services.nats.command).toEqual(expect.arrayContaining(['--jetstream', '--store_dir=/data']));
   });
@@ -187,11 +188,44 @@ describe('docker-compose.yml', () => {
     const check = run('promtool', ['check', 'config', file], 'prometheus');
     expect(check.status, check.stdout + check.stderr).toBe(0);
     const prom = loadYaml(file) as { global: { scrape_interval: string }; scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
-    const targets = prom.scrape_configs.flatMap((j) => j.static_configs.flatMap((c) => c.targets)).sort();
+    // the roles' own metrics: jobs hourglass-*, which the dashboards and HourglassRoleDown select
+    // by up{job=~"hourglass.*"}; the ingested metrics (PROMETHEUS_ADDRESS, port 9102) apart, in
+    // the one job the response-time rules read
+    const roleJobs = prom.scrape_configs.filter((j) => j.job_name.startsWith('hourglass'));
+    const targets = roleJobs.flatMap((j) => j.static_configs.flatMap((c) => c.targets)).sort();
     expect(targets).toEqual(ROLES.map((r) => `${r}:8080`).sort());
-    for (const j of prom.scrape_configs) expect(j.job_name, 'the dashboards select up{job=~"hourglass.*"}').toMatch(/^hourglass/);
+    const others = prom.scrape_configs.filter((j) => !roleJobs.includes(j));
+    expect(others.map((j) => j.job_name)).toEqual(['ingested-metrics']);
+    const gateways = ROLES.filter((r) => r.startsWith('gateway'));
+    expect(others[0].static_configs.flatMap((c) => c.targets).sort()).toEqual(gateways.map((g) => `${g}:9102`).sort());
+    for (const g of gateways) expect(parseConfig('gateway', roleEnv(stack().services[g])).prometheusAddress?.port, `${g} exposes on 9102`).toBe(9102);
     const prometheus = provisionedDataSources().find((d) => d.type === 'prometheus');
     expect(prometheus?.jsonData?.timeInterval).toBe(prom.global.scrape_interval);
+  });
+
+  it('Prometheus loads compose/rules/ and sends alerts to the Alertmanager service, which loads compose/alertmanager.yml (amtool checks it)', () => {
+    const { services } = stack();
+    const prom = mounts(services.prometheus);
+    expect(prom.get('/etc/prometheus/rules')).toBe(path.join(ROOT, 'compose', 'rules'));
+    // rule_files is relative to prometheus.yml: rules/*.yml lands in the mounted folder
+    const promCommand = services.prometheus.command ?? [];
+    expect(promCommand).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    const am = services.alertmanager;
+    expect(am.image).toMatch(/^prom\/alertmanager:v0\.\d+\.\d+$/);
+    const configFlag = (am.command ?? []).find((a) => a.startsWith('--config.file='));
+    const configPath = configFlag?.slice('--config.file='.length) ?? '';
+    const amFile = mounts(am).get(configPath) as string;
+    expect(amFile).toBe(path.join(ROOT, 'compose', 'alertmanager.yml'));
+    const check = run('amtool', ['check-config', amFile], 'prometheus-alertmanager');
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    expect(am.command).toContain('--storage.path=/alertmanager');
+    expect(mounts(am).get('/alertmanager')).toBe('alertmanager-data');
+    expect((am.ports ?? []).map((p) => `${p.published}->${p.target}`)).toEqual(['9093->9093']);
+    // the example webhook's host resolves to the machine running compose
+    expect((am as ComposeService & { extra_hosts?: string[] }).extra_hosts).toEqual(['host.docker.internal:host-gateway']);
+    const alerting = (loadYaml(path.join(ROOT, 'compose', 'prometheus.yml')) as { alerting: { alertmanagers: { static_configs: { targets: string[] }[] }[] } }).alerting;
+    const amTargets = alerting.alertmanagers.flatMap((a) => a.static_configs.flatMap((c) => c.targets));
+    expect(amTargets).toEqual(['alertmanager:9093']);
   });
 
   it('loadgen runs compose/loadgen.mjs with the image node against both gateways', () => {

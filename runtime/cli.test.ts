@@ -56,6 +56,38 @@ describe('hourglass command', () => {
     expect(r.stderr).toMatch(/LOG_LEVEL="chatty"/);
   });
 
+  it('a bad mapping file exits 2 naming its problems', () => {
+    const file = path.join(dataDir, 'bad-mapping.yml');
+    fs.writeFileSync(file, 'mappings:\n  - match: "a.**"\n    name: x\n');
+    const r = runSync(['all'], { STATSD_MAPPING_CONFIG: file, DATA_DIR: dataDir });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/STATSD_MAPPING_CONFIG=.*mappings\[0\]\.match/);
+  });
+
+  it('SIGHUP reloads the mapping file; a bad one keeps the old mapping', async () => {
+    const file = path.join(dataDir, 'mapping.yml');
+    fs.writeFileSync(file, 'mappings:\n  - match: "hup.*"\n    name: "before_$1"\n');
+    const p = await startHourglass('all', { DATA_DIR: dataDir, STATSD_MAPPING_CONFIG: file });
+    started.add(p);
+    const exposed = (pattern: RegExp) => async () => (pattern.test(await (await fetch(`http://127.0.0.1:${p.prometheusPort}/metrics`)).text()) ? true : undefined);
+    await sendUdp(p.statsdPort, 'hup.a:1|c');
+    await eventually(exposed(/^before_a 1$/m), 'before_a');
+    fs.writeFileSync(file, 'mappings:\n  - match: "hup.*"\n    name: "after_$1"\n');
+    process.kill(p.child.pid as number, 'SIGHUP');
+    // the reload is not observable but by its effect: keep sending until the new name shows
+    await eventually(async () => {
+      await sendUdp(p.statsdPort, 'hup.b:1|c');
+      return exposed(/^after_b \d+$/m)();
+    }, 'after_b');
+    fs.writeFileSync(file, 'mappings: [ broken');
+    process.kill(p.child.pid as number, 'SIGHUP');
+    await eventually(async () => {
+      await sendUdp(p.statsdPort, 'hup.c:1|c');
+      return exposed(/^after_c \d+$/m)();
+    }, 'after_c still mapped by the old file');
+    expect(p.child.exitCode).toBeNull();
+  });
+
   it('an unknown option or a missing role exits 2 with the usage', () => {
     expect(runSync(['all', '--flush-every', '5']).status).toBe(2);
     const r = runSync([]);

@@ -50,7 +50,7 @@ function unsupported(config: Config): string[] {
   return problems;
 }
 
-function startRole(config: Config, logger: Logger): Promise<{ close(): Promise<void> }> {
+function startRole(config: Config, logger: Logger): Promise<{ close(): Promise<void>; reloadMapping?(): boolean }> {
   switch (config.role) {
     case 'all':
       return startEmbedded({ config, logger });
@@ -96,7 +96,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   }
 
   const logger = createLogger(config.logLevel);
-  let running: { close(): Promise<void> };
+  let running: { close(): Promise<void>; reloadMapping?(): boolean };
   try {
     running = await startRole(config, logger);
   } catch (err) {
@@ -119,6 +119,11 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       },
     );
   };
+  // statsd_exporter reloads its mapping file on SIGHUP; a bad file keeps the old one (logged)
+  process.on('SIGHUP', () => {
+    if (running.reloadMapping === undefined || config.mappingFile === undefined) logger.info('SIGHUP: no mapping file to reload');
+    else running.reloadMapping();
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   return EXIT_OK;

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, SETTINGS, parseConfig } from './config.js';
 
@@ -25,6 +28,29 @@ describe('parseConfig', () => {
     });
     expect(c.dataDir).toMatch(/\/data$/);
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('the exposition settings: defaults, off, a mapping file read and checked at start', () => {
+    const c = parseConfig('all', {});
+    expect(c).toMatchObject({ prometheusAddress: { host: '0.0.0.0', port: 9102 }, mappingFile: undefined, expositionMaxSeries: 100_000 });
+    expect(parseConfig('gateway', { NATS_URL: 'nats://x:4222', PROMETHEUS_ADDRESS: 'off' }).prometheusAddress).toBeUndefined();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-config-'));
+    try {
+      const good = path.join(dir, 'good.yml');
+      fs.writeFileSync(good, 'mappings:\n  - match: "a.*"\n    name: "a_$1"\n');
+      expect(parseConfig('all', { STATSD_MAPPING_CONFIG: good }).mapping.match('a.b', 'counter').name).toBe('a_b');
+      const bad = path.join(dir, 'bad.yml');
+      fs.writeFileSync(bad, 'mappings:\n  - match: "a.*"\n  - match: "b.*"\n    name: x\n    ttl: soon\n');
+      const problems = problemsOf('all', { STATSD_MAPPING_CONFIG: bad, EXPOSITION_MAX_SERIES: '0', PROMETHEUS_ADDRESS: 'nowhere' });
+      expect(problems.filter((p) => p.startsWith('STATSD_MAPPING_CONFIG='))).toHaveLength(2);
+      expect(problems.some((p) => p.includes('mappings[0].name: required'))).toBe(true);
+      expect(problems.some((p) => p.includes('mappings[1].ttl'))).toBe(true);
+      expect(problems.some((p) => p.startsWith('EXPOSITION_MAX_SERIES='))).toBe(true);
+      expect(problems.some((p) => p.startsWith('PROMETHEUS_ADDRESS='))).toBe(true);
+      expect(problemsOf('all', { STATSD_MAPPING_CONFIG: path.join(dir, 'missing.yml') })[0]).toMatch(/^STATSD_MAPPING_CONFIG=.*cannot read it/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a flag overrides its variable', () => {

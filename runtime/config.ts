@@ -1,8 +1,10 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { StreamSettings } from '../bus/index.js';
 import { INFLUX_APIS, type InfluxSettings } from '../store/index.js';
 import { AgentFormatError, parseAgentFormat, type AgentFormat } from '../agent/index.js';
+import { MappingError, loadMapping, type Mapping } from '../gateway/index.js';
 
 export const ROLES = ['all', 'gateway', 'rollup', 'query', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
@@ -37,6 +39,13 @@ export interface Config {
   readonly gatewayId: string;
   readonly influx: InfluxConfig | undefined;
   readonly logLevel: LogLevel;
+  /** PROMETHEUS_ADDRESS: the statsd_exporter-style exposition; undefined when `off`. */
+  readonly prometheusAddress: HostPort | undefined;
+  /** STATSD_MAPPING_CONFIG: the file's path, undefined when unset. */
+  readonly mappingFile: string | undefined;
+  /** The mapping file read and checked at start (statsd_exporter's defaults when unset). */
+  readonly mapping: Mapping;
+  readonly expositionMaxSeries: number;
   /** Tests only: a named point where the process kills itself (fault tests). */
   readonly failpoint: Failpoint | undefined;
   /** Agent role: AGENT_FILES, AGENT_FORMAT, AGENT_GATEWAY_URL (undefined for the other roles). */
@@ -98,6 +107,9 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'INFLUX_ORG', flag: 'influx-org', defaultValue: undefined, help: 'InfluxDB organisation (v2)' },
   { env: 'INFLUX_BUCKET', flag: 'influx-bucket', defaultValue: undefined, help: 'InfluxDB bucket (v2)' },
   { env: 'INFLUX_DATABASE', flag: 'influx-database', defaultValue: undefined, help: 'InfluxDB database (v1)' },
+  { env: 'PROMETHEUS_ADDRESS', flag: 'prometheus-address', defaultValue: '0.0.0.0:9102', help: 'gateway and all roles: the ingested metrics for Prometheus, as statsd_exporter exposes them (GET /metrics); off disables' },
+  { env: 'STATSD_MAPPING_CONFIG', flag: 'statsd-mapping-config', defaultValue: undefined, help: 'a statsd_exporter mapping file (YAML) for that exposition; reloaded on SIGHUP' },
+  { env: 'EXPOSITION_MAX_SERIES', flag: 'exposition-max-series', defaultValue: '100000', help: 'series the exposition holds; new ones past it are refused and counted' },
   { env: 'LOG_LEVEL', flag: 'log-level', defaultValue: 'info', help: `pino level: ${LOG_LEVELS.join(', ')}` },
   { env: 'AGENT_FILES', flag: 'agent-files', defaultValue: undefined, help: 'agent role: files to follow, comma-separated globs (/var/log/app/*.log); files that appear later are picked up' },
   { env: 'AGENT_FORMAT', flag: 'agent-format', defaultValue: 'statsd', help: 'agent role: statsd, json (one SPEC 3.1 object per line), or a regular expression with named groups key and value (optional ts, unix seconds): each match a timer (ms) sample in the log\'s own unit' },
@@ -219,6 +231,20 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
   const failpointRaw = raw(byEnv('FAILPOINT'));
   if (failpointRaw !== undefined && !(FAILPOINTS as readonly string[]).includes(failpointRaw)) bad(byEnv('FAILPOINT'), failpointRaw, `expected one of ${FAILPOINTS.join(', ')}`);
 
+  const prometheusRaw = raw(byEnv('PROMETHEUS_ADDRESS')) as string;
+  const prometheusAddress = prometheusRaw === 'off' ? undefined : hostPort('PROMETHEUS_ADDRESS');
+  const expositionMaxSeries = integer('EXPOSITION_MAX_SERIES', 1, 100_000_000);
+  const mappingFileRaw = raw(byEnv('STATSD_MAPPING_CONFIG'));
+  let mapping: Mapping | undefined;
+  if (mappingFileRaw !== undefined) {
+    try {
+      mapping = readMappingFile(mappingFileRaw);
+    } catch (err) {
+      if (err instanceof MappingError) for (const p of err.problems) bad(byEnv('STATSD_MAPPING_CONFIG'), mappingFileRaw, p);
+      else bad(byEnv('STATSD_MAPPING_CONFIG'), mappingFileRaw, `cannot read it: ${(err as Error).message}`);
+    }
+  }
+
   const pick = (name: string) => raw(byEnv(name));
   let influx: InfluxConfig | undefined;
   if (influxUrl !== undefined) {
@@ -280,7 +306,16 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
     gatewayId: (gatewayIdRaw ?? `${os.hostname()}-${process.pid}`).replace(/[^A-Za-z0-9_-]/g, '_'),
     influx: influx && Object.freeze(influx),
     logLevel,
+    prometheusAddress,
+    mappingFile: mappingFileRaw === undefined ? undefined : path.resolve(mappingFileRaw),
+    mapping: mapping ?? loadMapping(''),
+    expositionMaxSeries,
     failpoint: failpointRaw as Failpoint | undefined,
     agent,
   });
+}
+
+/** Reads and checks a statsd_exporter mapping file: at start and on SIGHUP. Throws MappingError or a read error. */
+export function readMappingFile(file: string): Mapping {
+  return loadMapping(fs.readFileSync(file, 'utf8'));
 }

@@ -13,6 +13,7 @@ import { buildQueryApp, createQueryMetrics } from '../query/index.js';
 import { Rollup, RollupDriver, RollupTelemetry, createRollupMetrics, type DriverEvents } from '../rollup/index.js';
 import { SqliteReader, SqliteStore, openDatabase } from '../store/index.js';
 import type { Config } from './config.js';
+import { expositionListener } from './exposition-listener.js';
 import { gatewayOptions } from './gateway-role.js';
 import { createLogger } from './logger.js';
 import { createProcessRegistry } from './metrics.js';
@@ -30,6 +31,10 @@ export interface StartOptions {
 export interface RunningHourglass {
   readonly statsdPort: number;
   readonly httpPort: number;
+  /** The statsd_exporter-style exposition's port; undefined when PROMETHEUS_ADDRESS is off. */
+  readonly prometheusPort: number | undefined;
+  /** Re-reads STATSD_MAPPING_CONFIG (SIGHUP); a bad file keeps the old mapping. True when swapped. */
+  reloadMapping(): boolean;
   /** Hands the current batch on and writes every pending rollup to the store. */
   flush(): Promise<void>;
   /** Stops listening, flushes, closes the store. */
@@ -129,8 +134,9 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
   const rollup = (options.rollupThread ?? true) ? rollupInThread(config, events, theBus) : rollupHere(config, clock, events, theBus, logger.child({ component: 'rollup' }));
   bus = new InProcessBus({ deliver: (batch) => rollup.deliver(batch) }, clock, busMetrics, logger.child({ component: 'bus' }));
 
+  const prometheus = expositionListener(config, registry, clock, logger);
   const gatewayMetrics = createGatewayMetrics(registry);
-  const gateway = new Gateway(gatewayOptions(config, { clock, publisher: bus, metrics: gatewayMetrics, logger: logger.child({ component: 'gateway' }) }));
+  const gateway = new Gateway(gatewayOptions(config, { clock, publisher: bus, metrics: gatewayMetrics, logger: logger.child({ component: 'gateway' }), alsoTo: prometheus.exposition }));
 
   // Queries read through their own connection: WAL lets them run beside the rollup's writes.
   const reader = new SqliteReader(openDatabase(config.dataDir));
@@ -153,20 +159,26 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
 
   let statsdPort: number;
   let httpPort: number;
+  let prometheusPort: number | undefined;
   try {
     statsdPort = await gateway.start();
     httpPort = await listen(app, config.httpAddress);
+    prometheusPort = await prometheus.listen();
   } catch (err) {
+    await prometheus.close().catch(() => undefined);
+    await app.close().catch(() => undefined);
     await gateway.close().catch(() => undefined);
     await rollup.close().catch(() => undefined);
     await reader.close();
     throw err;
   }
-  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, dataDir: config.dataDir }, 'hourglass listening');
+  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, prometheus: prometheusPort === undefined ? 'off' : `${config.prometheusAddress?.host}:${prometheusPort}`, dataDir: config.dataDir }, 'hourglass listening');
 
   return {
     statsdPort,
     httpPort,
+    prometheusPort,
+    reloadMapping: () => prometheus.reloadMapping(),
     async flush() {
       gateway.flush(true);
       await rollup.flush(theBus().handedOn);
@@ -176,6 +188,7 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
       await gateway.close();
       await rollup.close();
       gateway.syncMetrics(undefined);
+      await prometheus.close();
       await app.close();
       await reader.close();
       logger.info('hourglass stopped');

@@ -5,16 +5,21 @@
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { JetStreamPublisher, Spool, connectNats, createBusMetrics, ensureStreams } from '../bus/index.js';
+import { JetStreamPublisher, Spool, connectNats, createBusMetrics, createNatsMetrics, ensureStreams } from '../bus/index.js';
 import { systemClock, type Clock, type Logger } from '../core/index.js';
 import { Gateway, createGatewayMetrics, readUdpKernelDrops, registerIngestRoute, type GatewayOptions } from '../gateway/index.js';
 import type { Config, NatsConfig } from './config.js';
+import { expositionListener } from './exposition-listener.js';
 import { createProcessRegistry } from './metrics.js';
 import { buildOpsApp, listen } from './ops-server.js';
 
 export interface RunningRole {
   readonly statsdPort?: number;
   readonly httpPort: number;
+  /** Gateway role: the statsd_exporter-style exposition's port (undefined when off). */
+  readonly prometheusPort?: number;
+  /** Gateway role: re-reads STATSD_MAPPING_CONFIG (SIGHUP); a bad file keeps the old mapping. True when swapped. */
+  reloadMapping?(): boolean;
   close(): Promise<void>;
 }
 
@@ -22,7 +27,7 @@ const PUBLISH_TIMEOUT_MS = 5000;
 const MAX_IN_FLIGHT = 64;
 
 /** The gateway's options from the process configuration, plus the parts each role supplies. */
-export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'clock' | 'publisher' | 'metrics' | 'logger'>): GatewayOptions {
+export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'clock' | 'publisher' | 'metrics' | 'logger' | 'alsoTo'>): GatewayOptions {
   return {
     address: config.statsdAddress,
     udpRecvBufferBytes: config.udpRecvBufferBytes,
@@ -36,7 +41,7 @@ export function gatewayOptions(config: Config, parts: Pick<GatewayOptions, 'cloc
 export async function startGatewayRole(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningRole> {
   const nats = config.nats as NatsConfig;
   const registry = createProcessRegistry();
-  const busMetrics = createBusMetrics(registry);
+  const busMetrics = { ...createBusMetrics(registry), ...createNatsMetrics(registry) };
   const log = logger.child({ component: 'gateway' });
   const publisher = new JetStreamPublisher(
     { stream: nats.stream, partitions: nats.partitions, idPrefix: `${config.gatewayId}.${clock.nowMs()}`, publishTimeoutMs: PUBLISH_TIMEOUT_MS, maxInFlight: MAX_IN_FLIGHT, nowMs: () => clock.nowMs() },
@@ -44,8 +49,9 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
     busMetrics,
     log.child({ component: 'publisher' }),
   );
+  const prometheus = expositionListener(config, registry, clock, logger);
   const gatewayMetrics = createGatewayMetrics(registry);
-  const gateway = new Gateway(gatewayOptions(config, { clock, publisher, metrics: gatewayMetrics, logger: log }));
+  const gateway = new Gateway(gatewayOptions(config, { clock, publisher, metrics: gatewayMetrics, logger: log, alsoTo: prometheus.exposition }));
 
   // Listen first: StatsD clients are served (into the spool) even while NATS is unreachable.
   const statsdPort = await gateway.start();
@@ -69,11 +75,15 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
   // a retried request keeps its message ids, so the stream's duplicate window counts it once
   registerIngestRoute(ops, { gateway, metrics: gatewayMetrics, maxBodyBytes: config.maxHttpBodyBytes, clock, logger: log.child({ component: 'ingest' }) });
   const httpPort = await listen(ops, config.httpAddress);
-  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, role: 'gateway' }, 'hourglass listening');
+  const prometheusPort = await prometheus.listen();
+  logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, prometheus: prometheusPort === undefined ? 'off' : `${config.prometheusAddress?.host}:${prometheusPort}`, role: 'gateway' }, 'hourglass listening');
   return {
     statsdPort,
     httpPort,
+    prometheusPort,
+    reloadMapping: () => prometheus.reloadMapping(),
     async close() {
+      await prometheus.close();
       await gateway.close();
       await publisher.close();
       closing = true;

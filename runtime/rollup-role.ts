@@ -3,7 +3,7 @@
  * RollupDriver per owned partition, the same driver as the embedded default.
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { PartitionSource, connectNats, countDrop, createBusMetrics, ensureStreams } from '../bus/index.js';
+import { PartitionSource, connectNats, countDrop, createBusMetrics, createNatsMetrics, ensureStreams } from '../bus/index.js';
 import { systemClock, type Clock, type Logger } from '../core/index.js';
 import { Rollup, RollupDriver, RollupTelemetry, createRollupMetrics } from '../rollup/index.js';
 import type { RollupStore } from '../store/index.js';
@@ -16,14 +16,15 @@ export async function startRollupRole(config: Config, store: RollupStore, logger
   const nats = config.nats as NatsConfig;
   const registry = createProcessRegistry();
   const busMetrics = createBusMetrics(registry);
+  const { natsConnected } = createNatsMetrics(registry);
   const log = logger.child({ component: 'rollup' });
   const telemetry = new RollupTelemetry(createRollupMetrics(registry), log);
   const nc = await connectNats(nats.url, `hourglass-rollup-${process.pid}`);
-  busMetrics.natsConnected.set(1);
+  natsConnected.set(1);
   void (async () => {
     for await (const status of nc.status()) {
-      if (status.type === 'disconnect') busMetrics.natsConnected.set(0);
-      else if (status.type === 'reconnect') busMetrics.natsConnected.set(1);
+      if (status.type === 'disconnect') natsConnected.set(0);
+      else if (status.type === 'reconnect') natsConnected.set(1);
     }
   })();
   const jsm = await jetstreamManager(nc);

@@ -14,7 +14,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE_DIRS = ['core', 'agent', 'gateway', 'bus', 'rollup', 'store', 'query', 'runtime'];
 
 /** Debian packages the test suite needs: the StatsD clients of compat-tests/, the servers of test-support/, and the browser of query/web/'s tests. */
-const TEST_PACKAGES = ['python3-statsd', 'ruby-statsd', 'libnet-statsd-perl', 'python3-aiodogstatsd', 'nats-server', 'influxdb', 'prometheus', 'docker-compose', 'python3-yaml', 'chromium'];
+const TEST_PACKAGES = ['python3-statsd', 'ruby-statsd', 'libnet-statsd-perl', 'python3-aiodogstatsd', 'nats-server', 'influxdb', 'prometheus', 'prometheus-alertmanager', 'docker-compose', 'python3-yaml', 'chromium'];
 
 const say = (text) => process.stderr.write(`ensure-ready: ${text}\n`);
 

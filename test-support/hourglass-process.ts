@@ -16,6 +16,8 @@ export interface HourglassProcess {
   readonly child: ChildProcess;
   readonly statsdPort: number;
   readonly httpPort: number;
+  /** The statsd_exporter-style exposition (gateway and all roles), unless PROMETHEUS_ADDRESS=off. */
+  readonly prometheusPort: number | undefined;
   readonly exited: Promise<number | null>;
   /** Sends a signal by PID and waits for the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -24,26 +26,27 @@ export interface HourglassProcess {
 /** Starts `hourglass <role>` with `env` (ports default to 127.0.0.1:0) and waits until it listens. */
 export async function startHourglass(role: string, env: Record<string, string>): Promise<HourglassProcess> {
   const child = spawn(process.execPath, [BIN, role], {
-    env: { PATH: process.env.PATH, STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH, STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', PROMETHEUS_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const output: string[] = [];
   child.stderr?.on('data', (d) => output.push(String(d)));
-  const listening = new Promise<{ statsd?: string; http: string }>((resolve, reject) => {
+  const listening = new Promise<{ statsd?: string; http: string; prometheus?: string }>((resolve, reject) => {
     readline.createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       output.push(line);
-      const entry = JSON.parse(line) as { msg: string; statsd?: string; http: string };
+      const entry = JSON.parse(line) as { msg: string; statsd?: string; http: string; prometheus?: string };
       if (entry.msg === 'hourglass listening') resolve(entry);
     });
     void exited.then((code) => reject(new Error(`hourglass ${role} exited with ${code} before listening:\n${output.join('\n').slice(-4000)}`)));
   });
-  const { statsd, http } = await listening;
+  const { statsd, http, prometheus } = await listening;
   const port = (hostPort: string | undefined) => Number(hostPort?.split(':').pop());
   return {
     child,
     statsdPort: port(statsd),
     httpPort: port(http),
+    prometheusPort: prometheus === undefined || prometheus === 'off' ? undefined : port(prometheus),
     exited,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) process.kill(child.pid as number, signal);

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startInfluxd, startNatsServer, startPrometheus, type Influxd, type NatsServer, type Prometheus } from './servers.js';
+import { startAlertmanager, startInfluxd, startNatsServer, startPrometheus, type Alertmanager, type Influxd, type NatsServer, type Prometheus } from './servers.js';
 
 const pidAlive = (pid: number | undefined) => {
   if (pid === undefined) return false;
@@ -28,8 +28,9 @@ describe('test servers', () => {
   let nats: NatsServer | undefined;
   let influx: Influxd | undefined;
   let prom: Prometheus | undefined;
+  let am: Alertmanager | undefined;
   afterAll(async () => {
-    await Promise.all([nats?.dispose(), influx?.dispose(), prom?.dispose()]);
+    await Promise.all([nats?.dispose(), influx?.dispose(), prom?.dispose(), am?.dispose()]);
   });
 
   it('nats-server starts with JetStream, survives SIGKILL by restarting on its port', async () => {
@@ -48,6 +49,15 @@ describe('test servers', () => {
     const res = await fetch(`${influx.url}/query?q=${encodeURIComponent('SHOW DATABASES')}`);
     expect(res.status).toBe(200);
     expect(await res.json()).toHaveProperty('results');
+  });
+
+  it('alertmanager answers on its own port, clustering off, and stops by PID', async () => {
+    am = await startAlertmanager("route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n");
+    const status = (await (await fetch(`${am.url}/api/v2/status`)).json()) as { cluster: { status: string } };
+    expect(status.cluster.status).toBe('disabled');
+    const pid = am.process.pid;
+    await am.process.stop();
+    expect(pidAlive(pid)).toBe(false);
   });
 
   it('prometheus scrapes a target', async () => {

@@ -1,6 +1,6 @@
 /**
- * Real servers for tests: nats-server (JetStream), influxd 1.x and prometheus from Debian's
- * packages, each on 127.0.0.1 with ports and a temporary folder of its own, ready when a real
+ * Real servers for tests: nats-server (JetStream), influxd 1.x, prometheus and alertmanager from
+ * Debian's packages, each on 127.0.0.1 with ports and a temporary folder of its own, ready when a real
  * signal says so (a ports file, an HTTP ping), stopped by PID. Modelled on nats.js's test
  * launcher. A missing binary fails with the Debian package to install, never a skip.
  */
@@ -190,8 +190,15 @@ export interface Prometheus {
   dispose(): Promise<void>;
 }
 
-/** prometheus scraping `targets` (host:port) every `scrapeIntervalMs`. */
-export async function startPrometheus(targets: readonly string[], scrapeIntervalMs = 1000): Promise<Prometheus> {
+export interface PrometheusOptions {
+  /** Alerting rule files (absolute paths), evaluated every scrape interval. */
+  readonly ruleFiles?: readonly string[];
+  /** host:port of the Alertmanager the alerts go to. */
+  readonly alertmanager?: string;
+}
+
+/** prometheus scraping `targets` (host:port, job `hourglass`) every `scrapeIntervalMs`. */
+export async function startPrometheus(targets: readonly string[], scrapeIntervalMs = 1000, options: PrometheusOptions = {}): Promise<Prometheus> {
   const binary = requireBinary('prometheus', 'prometheus');
   const dir = tempDir('prometheus');
   const port = await freePort();
@@ -199,6 +206,8 @@ export async function startPrometheus(targets: readonly string[], scrapeInterval
     'global:',
     `  scrape_interval: ${scrapeIntervalMs}ms`,
     `  evaluation_interval: ${scrapeIntervalMs}ms`,
+    ...(options.ruleFiles?.length ? ['rule_files:', ...options.ruleFiles.map((f) => `  - '${f}'`)] : []),
+    ...(options.alertmanager !== undefined ? ['alerting:', '  alertmanagers:', '    - static_configs:', `        - targets: ['${options.alertmanager}']`] : []),
     'scrape_configs:',
     '  - job_name: hourglass',
     '    static_configs:',
@@ -214,4 +223,36 @@ export async function startPrometheus(targets: readonly string[], scrapeInterval
   ]);
   await server.start(() => httpOk(`${url}/-/ready`));
   return { url, process: server, dispose: () => server.dispose() };
+}
+
+export interface Alertmanager {
+  readonly url: string;
+  /** host:port, for Prometheus's alerting section. */
+  readonly address: string;
+  readonly process: ServerProcess;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Alertmanager (Debian's prometheus-alertmanager) with the configuration `configYaml`, its
+ * notification log and silences in its own folder, and clustering off (an empty
+ * --cluster.listen-address): a lone instance that neither binds the gossip port 9094 nor waits
+ * for peers before it notifies.
+ */
+export async function startAlertmanager(configYaml: string): Promise<Alertmanager> {
+  const binary = requireBinary('prometheus-alertmanager', 'prometheus-alertmanager');
+  const dir = tempDir('alertmanager');
+  const port = await freePort();
+  fs.writeFileSync(path.join(dir, 'alertmanager.yml'), configYaml);
+  const address = `127.0.0.1:${port}`;
+  const server = new ServerProcess('alertmanager', dir, binary, [
+    `--config.file=${path.join(dir, 'alertmanager.yml')}`,
+    `--storage.path=${path.join(dir, 'data')}`,
+    `--web.listen-address=${address}`,
+    '--cluster.listen-address=',
+    '--log.level=warn',
+  ]);
+  const url = `http://${address}`;
+  await server.start(() => httpOk(`${url}/-/ready`));
+  return { url, address, process: server, dispose: () => server.dispose() };
 }

@@ -157,6 +157,7 @@ async function startHourglass({ recvBufferBytes }) {
     ...process.env,
     STATSD_ADDRESS: `127.0.0.1:${udpPort}`,
     HTTP_ADDRESS: `127.0.0.1:${httpPort}`,
+    PROMETHEUS_ADDRESS: '127.0.0.1:0',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
     FLUSH_INTERVAL_MS: String(FLUSH_INTERVAL_MS),
