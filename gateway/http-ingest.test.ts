@@ -23,7 +23,7 @@ const running = new Set<RunningHourglass>();
 
 async function start(dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-ingest-')), env: Record<string, string> = {}) {
   dirs.push(dir);
-  const config = parseConfig('all', { STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', DATA_DIR: dir, LOG_LEVEL: 'silent', FLUSH_INTERVAL_MS: '200', ...env });
+  const config = parseConfig('all', { STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', DATA_DIR: dir, PROMETHEUS_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'silent', FLUSH_INTERVAL_MS: '200', ...env });
   const hg = await startEmbedded({ config, clock, rollupThread: false });
   running.add(hg);
   return { hg, dir };
