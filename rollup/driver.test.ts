@@ -9,7 +9,8 @@ import { SqliteStore, StoreUnavailableError, openDatabase, type RawChunk, type R
 import { batchOf } from '../test-support/batches.js';
 import { eventually } from '../test-support/eventually.js';
 import { RollupDriver, type DriverEvents } from './driver.js';
-import { Rollup } from './rollup.js';
+import { Rollup, type SeriesRefusal } from './rollup.js';
+import { SeriesBudget } from './series-budget.js';
 
 const H = Date.UTC(2026, 10, 22, 21) / 1000;
 const clock = new ManualClock(H * 1000 + 60_000);
@@ -58,9 +59,10 @@ class FlakyStore extends SqliteStore {
 }
 
 function recorder() {
-  const seen = { applied: 0, skipped: 0, deadLettered: [] as string[], dropped: 0, readFailures: 0, writeErrors: 0, flushes: 0 };
+  const seen = { applied: 0, skipped: 0, deadLettered: [] as string[], dropped: 0, readFailures: 0, writeErrors: 0, flushes: 0, refused: [] as SeriesRefusal[] };
   const events: DriverEvents = {
     applied: () => seen.applied++,
+    refused: (refusal) => seen.refused.push(refusal),
     skipped: () => seen.skipped++,
     deadLettered: (reason) => seen.deadLettered.push(reason),
     dropped: () => seen.dropped++,
@@ -86,7 +88,7 @@ const encoded = (text: string) => encodeBatch(batchOf(text, H).series, 0);
 const countOf = async (name: string) => (await store.rows(name, H)).reduce((n, r) => n + r.count, 0);
 
 function driverOf(source: TestSource, events: DriverEvents, flushIntervalMs = 60_000) {
-  return new RollupDriver({ source, rollup: new Rollup({ store, writer: source.writer, clock }), store, flushIntervalMs, events, logger: pino({ level: 'silent' }) });
+  return new RollupDriver({ source, rollup: new Rollup({ store, writer: source.writer, clock, budget: new SeriesBudget(100_000) }), store, flushIntervalMs, events, logger: pino({ level: 'silent' }) });
 }
 
 describe('RollupDriver', () => {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkFlux } from '../test-support/flux-parser.js';
-import { chunksOfRowsFlux, lastGaugeFlux, rowsOfKeysFlux, rowsOfNameHourFlux, watermarkFlux } from './flux.js';
+import { chunksOfRowsFlux, lastGaugeFlux, rowCountFlux, rowsOfKeysFlux, rowsOfNameHourFlux, watermarkFlux } from './flux.js';
 import { encodeTagValue } from './influx-line-protocol.js';
 import type { RollupRow, SeriesKey } from './schema.js';
 
@@ -98,5 +98,9 @@ describe.each(Object.entries(VALUES))('every query builder gives valid Flux with
 
   it('the watermark of a writer', () => {
     expectFlux(watermarkFlux(bucket, writer).toString(), [bucket, stored(writer)]);
+  });
+
+  it('the row count of a writer-hour', () => {
+    expectFlux(rowCountFlux(bucket, H, writer).toString(), [bucket, stored(writer)]);
   });
 });

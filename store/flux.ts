@@ -67,3 +67,12 @@ export function watermarkFlux(bucket: string, writer: string): ParameterizedQuer
   |> filter(fn: (r) => r._measurement == ${fluxString(WATERMARK_MEASUREMENT)} and r.writer == ${tag(writer)} and r._field == "seq")
   |> last()`;
 }
+
+/** How many rows the writer has for the hour (every row has the field n; rows sit at the hour start). */
+export function rowCountFlux(bucket: string, hourSec: number, writer: string): ParameterizedQuery {
+  return flux`from(bucket: ${fluxString(bucket)})
+  |> range(start: ${time(hourSec)}, stop: ${time(hourSec, 1)})
+  |> filter(fn: (r) => r._measurement == ${fluxString(ROLLUP_MEASUREMENT)} and r.writer == ${tag(writer)} and r._field == "n")
+  |> group()
+  |> count()`;
+}

@@ -19,7 +19,7 @@ import {
   rowFromRecord,
   type PointRecord,
 } from './influx-line-protocol.js';
-import { chunksOfRowsFlux, lastGaugeFlux, rowsOfKeysFlux, rowsOfNameHourFlux, watermarkFlux } from './flux.js';
+import { chunksOfRowsFlux, lastGaugeFlux, rowCountFlux, rowsOfKeysFlux, rowsOfNameHourFlux, watermarkFlux } from './flux.js';
 
 /** Reads of the rollup's store beside those of the query service. */
 export interface InfluxReads extends RollupReader {
@@ -29,6 +29,8 @@ export interface InfluxReads extends RollupReader {
   lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined>;
   /** The writer's last written watermark; 0 when none. */
   watermark(writer: string): Promise<number>;
+  /** How many rows this writer has for the hour. */
+  rowCount(hourSec: number, writer: string): Promise<number>;
 }
 
 /** InfluxQL statements per request, and series per Flux query. */
@@ -127,6 +129,15 @@ export class InfluxQlReader implements InfluxReads {
     return best === undefined ? undefined : Number(best.last);
   }
 
+  async rowCount(hourSec: number, writer: string): Promise<number> {
+    // every row has the field n; rows sit at the hour start
+    const [records] = await influxQl(this.target, [`SELECT count("n") FROM "${ROLLUP_MEASUREMENT}" WHERE "writer" = $writer AND time = $time`], {
+      writer: encodeTagValue(writer),
+      time: rfc3339Ns(hourSec),
+    });
+    return records.length === 0 ? 0 : Number(records[0].count);
+  }
+
   async watermark(writer: string): Promise<number> {
     const [records] = await influxQl(this.target, [`SELECT "seq" FROM "${WATERMARK_MEASUREMENT}" WHERE "writer" = $writer ORDER BY time DESC LIMIT 1`], {
       writer: encodeTagValue(writer),
@@ -181,6 +192,11 @@ export class FluxReader implements InfluxReads {
   async lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined> {
     const [rec] = await fluxQuery(this.target, lastGaugeFlux(this.target.bucket, name, tags, beforeHourSec));
     return rec === undefined ? undefined : Number(rec.last);
+  }
+
+  async rowCount(hourSec: number, writer: string): Promise<number> {
+    const [rec] = await fluxQuery(this.target, rowCountFlux(this.target.bucket, hourSec, writer));
+    return rec === undefined ? 0 : Number(rec._value);
   }
 
   async watermark(writer: string): Promise<number> {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/index.js';
 import { STATS, computeStatistic, rowsAreExact, type Stat } from '../query/index.js';
-import { Rollup } from '../rollup/index.js';
+import { Rollup, SeriesBudget } from '../rollup/index.js';
 import { batchOf as linesToBatch } from '../test-support/batches.js';
 import { openInfluxReader, type InfluxReads } from './influx-reader.js';
 import type { InfluxSettings as InfluxConfig } from './influx-http.js';
@@ -396,7 +396,7 @@ describe('end to end: the rollup over InfluxDB answers as over SQLite', () => {
         clock.set(startMs);
         for (const step of script) {
           clock.advance(1000); // updated_ms orders the writers' gauge values
-          const rollup = new Rollup({ store, writer: step.writer, clock });
+          const rollup = new Rollup({ store, writer: step.writer, clock, budget: new SeriesBudget(100_000) });
           await rollup.apply(batchOf(step.text, step.hourSec ?? H));
           await rollup.flush();
         }

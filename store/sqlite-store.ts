@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS rollup_raw (
   PRIMARY KEY (name, hour, tags, type, writer, chunk)
 );
 CREATE TABLE IF NOT EXISTS rollup_watermark (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+-- the series a writer has per hour (MAX_SERIES_PER_HOUR after a restart); one entry per row, made at insert only
+CREATE INDEX IF NOT EXISTS rollup_by_hour_writer ON rollup (hour, writer);
 `;
 
 interface RowRecord {
@@ -151,6 +153,7 @@ export class SqliteStore extends SqliteReader implements RollupStore {
   private readonly writeAll;
   private readonly upsertWatermark;
   private readonly selectWatermark;
+  private readonly countOfHour;
 
   constructor(db: Database.Database) {
     super(db);
@@ -175,6 +178,7 @@ export class SqliteStore extends SqliteReader implements RollupStore {
     );
     this.upsertWatermark = db.prepare('INSERT INTO rollup_watermark (writer, seq) VALUES (?, ?) ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq');
     this.selectWatermark = db.prepare<[string], { seq: number }>('SELECT seq FROM rollup_watermark WHERE writer = ?');
+    this.countOfHour = db.prepare<[number, string], { n: number }>('SELECT count(*) AS n FROM rollup WHERE hour = ? AND writer = ?');
     this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark: Watermark | undefined) => {
       for (const r of rows) {
         this.upsertRow.run(
@@ -225,6 +229,10 @@ export class SqliteStore extends SqliteReader implements RollupStore {
 
   async lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined> {
     return this.selectLastGauge.get(name, tags, beforeHourSec)?.last;
+  }
+
+  async countRows(hourSec: number, writer: string): Promise<number> {
+    return (this.countOfHour.get(hourSec, writer) as { n: number }).n;
   }
 
   async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark): Promise<void> {
