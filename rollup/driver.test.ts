@@ -87,8 +87,8 @@ afterEach(async () => {
 const encoded = (text: string) => encodeBatch(batchOf(text, H).series, 0);
 const countOf = async (name: string) => (await store.rows(name, H)).reduce((n, r) => n + r.count, 0);
 
-function driverOf(source: TestSource, events: DriverEvents, flushIntervalMs = 60_000) {
-  return new RollupDriver({ source, rollup: new Rollup({ store, writer: source.writer, clock, budget: new SeriesBudget(100_000) }), store, flushIntervalMs, events, logger: pino({ level: 'silent' }) });
+function driverOf(source: TestSource, events: DriverEvents, flushIntervalMs = 60_000, maxSeriesPerHour = 100_000) {
+  return new RollupDriver({ source, rollup: new Rollup({ store, writer: source.writer, clock, budget: new SeriesBudget(maxSeriesPerHour) }), store, flushIntervalMs, events, logger: pino({ level: 'silent' }) });
 }
 
 describe('RollupDriver', () => {
@@ -105,6 +105,19 @@ describe('RollupDriver', () => {
     await eventually(async () => (source.acked.length === 2 ? true : undefined), 'both batches acknowledged');
     expect(await countOf('a')).toBe(3);
     expect(await store.loadWatermark('p0')).toBe(2);
+    await driver.stop();
+  });
+
+  it('reports the series a batch could not take (MAX_SERIES_PER_HOUR), applies the rest, and acknowledges it', async () => {
+    const source = new TestSource(true);
+    const { seen, events } = recorder();
+    const driver = driverOf(source, events, 60_000, 1);
+    await driver.start();
+    source.send(1, encoded('a:1|ms\nrunaway.1:1|ms\nrunaway.2:1:2|ms'), true);
+    await eventually(async () => (source.acked.length === 1 ? true : undefined), 'the batch acknowledged');
+    expect(seen.refused).toEqual([{ reason: 'series_per_hour', series: 2, values: 3, example: { name: 'runaway.1', tags: '', type: 'ms', hourSec: H } }]);
+    expect(await countOf('a')).toBe(1);
+    expect(await countOf('runaway.1')).toBe(0);
     await driver.stop();
   });
 
