@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { ManualClock, PROBLEMS, exactQuantile, problem, type ProblemCode } from '../core/index.js';
-import { Rollup } from '../rollup/index.js';
+import { Rollup, SeriesBudget } from '../rollup/index.js';
 import { SqliteReader, SqliteStore, StoreUnavailableError, openDatabase, type RollupReader } from '../store/index.js';
 import { batchOf } from '../test-support/batches.js';
 import { buildQueryApp } from './app.js';
@@ -20,7 +20,7 @@ const TIMER_VALUES = [118, 120.5, 99, 300, 118, 42, 77.25, 150];
 
 /** Feeds StatsD text through the real parser, batch and rollup into a real SQLite store. */
 async function ingest(store: SqliteStore, text: string, hourSec = HOUR_21): Promise<void> {
-  const rollup = new Rollup({ store, writer: 'embedded', clock });
+  const rollup = new Rollup({ store, writer: 'embedded', clock, budget: new SeriesBudget(100_000) });
   await rollup.apply(batchOf(text, hourSec));
   await rollup.flush();
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { ManualClock, PROBLEMS, RELATIVE_ACCURACY, exactQuantile } from '../core/index.js';
-import { Rollup } from '../rollup/index.js';
+import { Rollup, SeriesBudget } from '../rollup/index.js';
 import { SqliteReader, SqliteStore, StoreUnavailableError, openDatabase, type RollupReader } from '../store/index.js';
 import { batchOf } from '../test-support/batches.js';
 import { KEYS_MAX_LIMIT, buildQueryApp } from './app.js';
@@ -30,7 +30,7 @@ let reader: SqliteReader;
 let app: ReturnType<typeof buildQueryApp>;
 
 async function ingest(store: SqliteStore, text: string, hourStartSec: number): Promise<void> {
-  const rollup = new Rollup({ store, writer: 'embedded', clock });
+  const rollup = new Rollup({ store, writer: 'embedded', clock, budget: new SeriesBudget(100_000) });
   await rollup.apply(batchOf(text, hourStartSec));
   await rollup.flush();
 }

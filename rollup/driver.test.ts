@@ -9,7 +9,8 @@ import { SqliteStore, StoreUnavailableError, openDatabase, type RawChunk, type R
 import { batchOf } from '../test-support/batches.js';
 import { eventually } from '../test-support/eventually.js';
 import { RollupDriver, type DriverEvents } from './driver.js';
-import { Rollup } from './rollup.js';
+import { Rollup, type SeriesRefusal } from './rollup.js';
+import { SeriesBudget } from './series-budget.js';
 
 const H = Date.UTC(2026, 10, 22, 21) / 1000;
 const clock = new ManualClock(H * 1000 + 60_000);
@@ -58,9 +59,10 @@ class FlakyStore extends SqliteStore {
 }
 
 function recorder() {
-  const seen = { applied: 0, skipped: 0, deadLettered: [] as string[], dropped: 0, readFailures: 0, writeErrors: 0, flushes: 0 };
+  const seen = { applied: 0, skipped: 0, deadLettered: [] as string[], dropped: 0, readFailures: 0, writeErrors: 0, flushes: 0, refused: [] as SeriesRefusal[] };
   const events: DriverEvents = {
     applied: () => seen.applied++,
+    refused: (refusal) => seen.refused.push(refusal),
     skipped: () => seen.skipped++,
     deadLettered: (reason) => seen.deadLettered.push(reason),
     dropped: () => seen.dropped++,
@@ -85,8 +87,8 @@ afterEach(async () => {
 const encoded = (text: string) => encodeBatch(batchOf(text, H).series, 0);
 const countOf = async (name: string) => (await store.rows(name, H)).reduce((n, r) => n + r.count, 0);
 
-function driverOf(source: TestSource, events: DriverEvents, flushIntervalMs = 60_000) {
-  return new RollupDriver({ source, rollup: new Rollup({ store, writer: source.writer, clock }), store, flushIntervalMs, events, logger: pino({ level: 'silent' }) });
+function driverOf(source: TestSource, events: DriverEvents, flushIntervalMs = 60_000, maxSeriesPerHour = 100_000) {
+  return new RollupDriver({ source, rollup: new Rollup({ store, writer: source.writer, clock, budget: new SeriesBudget(maxSeriesPerHour) }), store, flushIntervalMs, events, logger: pino({ level: 'silent' }) });
 }
 
 describe('RollupDriver', () => {
@@ -103,6 +105,19 @@ describe('RollupDriver', () => {
     await eventually(async () => (source.acked.length === 2 ? true : undefined), 'both batches acknowledged');
     expect(await countOf('a')).toBe(3);
     expect(await store.loadWatermark('p0')).toBe(2);
+    await driver.stop();
+  });
+
+  it('reports the series a batch could not take (MAX_SERIES_PER_HOUR), applies the rest, and acknowledges it', async () => {
+    const source = new TestSource(true);
+    const { seen, events } = recorder();
+    const driver = driverOf(source, events, 60_000, 1);
+    await driver.start();
+    source.send(1, encoded('a:1|ms\nrunaway.1:1|ms\nrunaway.2:1:2|ms'), true);
+    await eventually(async () => (source.acked.length === 1 ? true : undefined), 'the batch acknowledged');
+    expect(seen.refused).toEqual([{ reason: 'series_per_hour', series: 2, values: 3, example: { name: 'runaway.1', tags: '', type: 'ms', hourSec: H } }]);
+    expect(await countOf('a')).toBe(1);
+    expect(await countOf('runaway.1')).toBe(0);
     await driver.stop();
   });
 

@@ -23,13 +23,16 @@
 import type { Logger } from '../core/index.js';
 import { BatchDecodeError, decodeBatch, type BatchSource, type BusMessage, type DecodedBatch } from '../bus/index.js';
 import type { RollupRow, RollupStore } from '../store/index.js';
-import type { FlushReport, Rollup } from './rollup.js';
+import type { FlushReport, Rollup, SeriesRefusal } from './rollup.js';
 
 const APPLY_RETRY_MS = 1000;
+const STOPPED = Symbol('stopped');
 
 /** What a driver reports; the runtime turns it into metrics and logs (rollup/metrics.ts). */
 export interface DriverEvents {
   applied(values: number): void;
+  /** New series of a batch refused (MAX_SERIES_PER_HOUR); the rest of the batch was applied. */
+  refused(refusal: SeriesRefusal): void;
   skipped(): void;
   deadLettered(reason: string): void;
   /** A batch that could not be applied nor dead-lettered. */
@@ -170,19 +173,21 @@ export class RollupDriver {
       await this.unusable(m, 'undecodable', err.message);
       return true;
     }
-    if (!(await this.applyUntilDone(batch, m.seq))) return false;
-    events.applied(valuesOf(batch));
+    const outcome = await this.applyUntilDone(batch, m.seq);
+    if (outcome === STOPPED) return false;
+    // refused values are counted as lost, never acknowledged as applied in silence (SPEC §5)
+    if (outcome !== undefined) events.refused(outcome);
+    events.applied(valuesOf(batch) - (outcome?.values ?? 0));
     return true;
   }
 
-  /** A store read can fail (store down): retry the same batch, never skip it. False when stopping. */
-  private async applyUntilDone(batch: DecodedBatch, seq: number): Promise<boolean> {
+  /** A store read can fail (store down): retry the same batch, never skip it. STOPPED when stopping. */
+  private async applyUntilDone(batch: DecodedBatch, seq: number): Promise<SeriesRefusal | undefined | typeof STOPPED> {
     for (;;) {
       try {
-        await this.options.rollup.apply(batch, seq);
-        return true;
+        return await this.options.rollup.apply(batch, seq);
       } catch (err) {
-        if (this.stopping) return false;
+        if (this.stopping) return STOPPED;
         this.options.events.storeReadFailed(err as Error);
         await new Promise((r) => setTimeout(r, APPLY_RETRY_MS));
       }

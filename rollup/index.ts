@@ -4,4 +4,5 @@
  */
 export { RollupDriver, type DriverEvents, type DriverOptions, type FlushOutcome } from './driver.js';
 export { RollupTelemetry, createRollupMetrics, type RollupMetrics } from './metrics.js';
-export { Rollup, type FlushReport, type RejectedRow, type RollupOptions } from './rollup.js';
+export { Rollup, type FlushReport, type RejectedRow, type RollupOptions, type SeriesRefusal } from './rollup.js';
+export { SERIES_REFUSAL_REASONS, SeriesBudget, type SeriesRefusalReason } from './series-budget.js';

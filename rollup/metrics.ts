@@ -3,8 +3,13 @@
  * Registered on the process registry the runtime passes in.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { DURATION_BUCKETS_SECONDS, type Logger } from '../core/index.js';
+import { DURATION_BUCKETS_SECONDS, RateLimitedLog, type Logger } from '../core/index.js';
 import type { DriverEvents, FlushOutcome } from './driver.js';
+import type { SeriesRefusal } from './rollup.js';
+import { SERIES_REFUSAL_REASONS } from './series-budget.js';
+
+/** A refused series' name and tags in the log are cut to this: a runaway name can be long. */
+const EXAMPLE_CHARS = 200;
 
 export function createRollupMetrics(registry: Registry) {
   const registers = [registry];
@@ -21,7 +26,15 @@ export function createRollupMetrics(registry: Registry) {
     storeRowsWritten: new Counter({ name: 'hourglass_store_rows_written_total', help: 'Rollup rows written', registers }),
     storeReadErrors: new Counter({ name: 'hourglass_store_read_errors_total', help: 'Store reads that failed (the batch waits and is retried)', registers }),
     storeWriteErrors: new Counter({ name: 'hourglass_store_write_errors_total', help: 'Store writes that failed (retried at the next flush)', registers }),
+    seriesRefused: zeroed(new Counter({ name: 'hourglass_series_refused_total', help: 'New series refused by the rollup, by reason (series_per_hour: MAX_SERIES_PER_HOUR reached)', labelNames: ['reason'] as const, registers })),
+    valuesRefused: zeroed(new Counter({ name: 'hourglass_rollup_values_refused_total', help: 'Values (and set members) of refused series: lost, by reason', labelNames: ['reason'] as const, registers })),
   };
+}
+
+/** SPEC §6: a counter with a bounded label set starts at 0 for every value. */
+function zeroed(counter: Counter<'reason'>): Counter<'reason'> {
+  for (const reason of SERIES_REFUSAL_REASONS) counter.inc({ reason }, 0);
+  return counter;
 }
 
 export type RollupMetrics = ReturnType<typeof createRollupMetrics>;
@@ -33,17 +46,22 @@ export type RollupMetrics = ReturnType<typeof createRollupMetrics>;
 export class RollupTelemetry {
   private readonly applied = new Map<string, number>();
   private readonly series = new Map<string, number>();
+  private readonly rateLimited: RateLimitedLog;
 
   constructor(
     private readonly metrics: RollupMetrics,
     private readonly logger: Logger,
-  ) {}
+    nowMs: () => number = Date.now,
+  ) {
+    this.rateLimited = new RateLimitedLog(logger, nowMs);
+  }
 
   /** Events of one driver; `dropped` counts a batch it could neither apply nor dead-letter. */
   eventsOf(source: string, dropped: (values: number) => void): DriverEvents {
     const { metrics, logger } = this;
     return {
       applied: () => metrics.batchesApplied.inc(),
+      refused: (refusal) => this.refused(refusal, source),
       skipped: () => metrics.batchesRedelivered.inc(),
       deadLettered: (reason) => metrics.batchesDeadLettered.inc({ reason }),
       dropped,
@@ -53,6 +71,17 @@ export class RollupTelemetry {
       },
       flushed: (outcome) => this.flushed(outcome, source),
     };
+  }
+
+  refused(refusal: SeriesRefusal, source: string): void {
+    const { reason, series, values, example } = refusal;
+    this.metrics.seriesRefused.inc({ reason }, series);
+    this.metrics.valuesRefused.inc({ reason }, values);
+    this.rateLimited.warn(
+      `series_refused_${reason}`,
+      { reason, series, values, example: { name: example.name.slice(0, EXAMPLE_CHARS), tags: example.tags.slice(0, EXAMPLE_CHARS), type: example.type, hour: new Date(example.hourSec * 1000).toISOString() }, source },
+      'new series refused: MAX_SERIES_PER_HOUR reached for this hour (a metric name holding ids?)',
+    );
   }
 
   /** Removes a source that stopped (a partition handed over), so the series gauge forgets it. */

@@ -7,6 +7,7 @@ import { computeStatistic, rowsAreExact, type Stat } from '../query/index.js';
 import { EXACT_SAMPLE_LIMIT, SqliteStore, StoreRejectedError, openDatabase, type RawChunk, type RollupRow } from '../store/index.js';
 import { batchOf as linesToBatch } from '../test-support/batches.js';
 import { Rollup } from './rollup.js';
+import { SeriesBudget } from './series-budget.js';
 
 const H21 = Date.UTC(2026, 10, 22, 21) / 1000;
 let dir: string;
@@ -33,7 +34,7 @@ async function stat(name: string, s: Stat, hourSec = H21, pick: (r: RollupRow) =
   return computeStatistic(s, rows, chunks);
 }
 
-const newRollup = (writer = 'embedded') => new Rollup({ store, writer, clock });
+const newRollup = (writer = 'embedded') => new Rollup({ store, writer, clock, budget: new SeriesBudget(100_000) });
 
 describe('hourly windows', () => {
   it('a |T sample goes to the hour of its timestamp, others to the hour of receipt', async () => {
@@ -188,7 +189,7 @@ describe('store failures', () => {
       if (failures-- > 0) throw new Error('disk full');
       return store.write(rows, chunks);
     };
-    const rollup = new Rollup({ store: flaky, writer: 'embedded', clock });
+    const rollup = new Rollup({ store: flaky, writer: 'embedded', clock, budget: new SeriesBudget(100_000) });
     await rollup.apply(batchOf('w:1|ms\nw:2|ms'));
     await expect(rollup.flush()).rejects.toThrow('disk full');
     expect(await stat('w', 'count')).toBeUndefined();
@@ -226,7 +227,7 @@ describe('points the store refuses for good', () => {
       if (rows.some((r) => r.name === 'poison')) throw new StoreRejectedError('partial write: limit exceeded');
       return store.write(rows, chunks, watermark);
     };
-    const rollup = new Rollup({ store: picky, writer: 'p0', clock });
+    const rollup = new Rollup({ store: picky, writer: 'p0', clock, budget: new SeriesBudget(100_000) });
     await rollup.apply(batchOf('good.a:1|ms\npoison:2|ms\ngood.b:3|ms'), 7);
     const report = await rollup.flush();
     expect(report.rejected.map((r) => r.row.name)).toEqual(['poison']);

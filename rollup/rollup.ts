@@ -9,6 +9,7 @@
 import { SECONDS_PER_HOUR, type Clock } from '../core/index.js';
 import type { DecodedBatch, SeriesBatch } from '../bus/index.js';
 import { EXACT_SAMPLE_LIMIT, StoreRejectedError, type RawChunk, type RollupRow, type RollupStore, type SeriesKey } from '../store/index.js';
+import type { SeriesBudget, SeriesRefusalReason } from './series-budget.js';
 import { SeriesState } from './series-state.js';
 
 /** A closed hour stays in memory this long after its end, for late samples and gauge continuity. */
@@ -34,6 +35,18 @@ export interface RollupOptions {
   /** Identity of this writer in the store ("embedded", or a bus partition). */
   readonly writer: string;
   readonly clock: Clock;
+  /** MAX_SERIES_PER_HOUR: shared by every Rollup of the process (series-budget.ts). */
+  readonly budget: SeriesBudget;
+}
+
+/** New series of a batch the rollup refused (their values are not applied), for the caller to count and log. */
+export interface SeriesRefusal {
+  readonly reason: SeriesRefusalReason;
+  readonly series: number;
+  /** Their values (set members): lost, and counted as such. */
+  readonly values: number;
+  /** One of them, for the log. */
+  readonly example: SeriesKey;
 }
 
 const stateKey = (s: SeriesKey) => `${s.type}\u0000${s.hourSec}\u0000${s.name}\u0000${s.tags}`;
@@ -58,9 +71,9 @@ export class Rollup {
    * Applies a batch; `seq` is its bus sequence (0 when the bus has none). A series whose stored
    * row already holds this sequence (a redelivery after a crash between write and ack) is skipped:
    * per partition, batches are applied in sequence order, so a row's sequence says exactly which
-   * batches it contains.
+   * batches it contains. New series past MAX_SERIES_PER_HOUR are refused: reported, not applied.
    */
-  apply(batch: DecodedBatch, seq = 0): Promise<void> {
+  apply(batch: DecodedBatch, seq = 0): Promise<SeriesRefusal | undefined> {
     return this.serially(() => this.applyNow(batch, seq));
   }
 
@@ -78,16 +91,25 @@ export class Rollup {
     return run;
   }
 
-  private async applyNow(batch: DecodedBatch, seq: number): Promise<void> {
+  private async applyNow(batch: DecodedBatch, seq: number): Promise<SeriesRefusal | undefined> {
     const states = await this.statesOf(batch.series);
+    let refusal: { series: number; values: number; example: SeriesKey } | undefined;
     for (let i = 0; i < states.length; i++) {
       const state = states[i];
+      if (state === undefined) {
+        const s = batch.series[i];
+        refusal ??= { series: 0, values: 0, example: { name: s.name, tags: s.tags, type: s.type, hourSec: s.hourSec } };
+        refusal.series++;
+        refusal.values += s.members !== null ? s.members.length : s.values.length;
+        continue;
+      }
       if (seq !== 0 && state.seq >= seq) continue;
       if (!state.dirty) this.dirty.push(state);
       this.applySeries(state, batch.series[i]);
       if (seq > state.seq) state.seq = seq;
     }
     if (seq > this.appliedSeq) this.appliedSeq = seq;
+    return refusal && { reason: 'series_per_hour', ...refusal };
   }
 
   private applySeries(state: SeriesState, series: SeriesBatch): void {
@@ -111,10 +133,11 @@ export class Rollup {
 
   /**
    * The state of each series of a batch, created where missing and continued from the store
-   * where it holds them. A batch names each series once (the gateway groups by series).
+   * where it holds them; undefined for a new series its hour has no room for (MAX_SERIES_PER_HOUR).
+   * A batch names each series once (the gateway groups by series).
    */
-  private async statesOf(series: readonly SeriesBatch[]): Promise<SeriesState[]> {
-    const states = new Array<SeriesState>(series.length);
+  private async statesOf(series: readonly SeriesBatch[]): Promise<(SeriesState | undefined)[]> {
+    const states = new Array<SeriesState | undefined>(series.length);
     const missing: number[] = [];
     for (let i = 0; i < series.length; i++) {
       const state = this.states.get(stateKey(series[i]));
@@ -122,7 +145,11 @@ export class Rollup {
       else states[i] = state;
     }
     if (missing.length === 0) return states;
-    const { store, writer } = this.options;
+    const { store, writer, budget } = this.options;
+    for (const i of missing) {
+      const hourSec = series[i].hourSec;
+      if (!budget.knows(writer, hourSec)) budget.begin(writer, hourSec, await store.countRows(hourSec, writer));
+    }
     const rows = await store.loadRows(
       missing.map((i) => series[i]),
       writer,
@@ -132,8 +159,10 @@ export class Rollup {
       const id = stateKey(key);
       let state = this.states.get(id);
       if (state === undefined) {
-        state = new SeriesState(key.name, key.tags, key.type, key.hourSec);
         const row = rows[k];
+        // a series with a stored row is one the hour already counts
+        if (row === undefined && !budget.admit(writer, key.hourSec)) continue;
+        state = new SeriesState(key.name, key.tags, key.type, key.hourSec);
         if (row !== undefined) {
           state.restore(row, key.type === 's' && row.n <= EXACT_SAMPLE_LIMIT ? await store.loadMembers(row) : null);
         } else if (key.type === 'g') {
@@ -199,9 +228,14 @@ export class Rollup {
 
   private evict(nowMs: number): void {
     const horizonSec = nowMs / 1000 - SECONDS_PER_HOUR - EVICT_AFTER_HOUR_END_SEC;
+    const held = new Set<number>();
     for (const [key, state] of this.states) {
       if (state.hourSec < horizonSec && !state.dirty) this.states.delete(key);
+      else held.add(state.hourSec);
     }
+    // a closed hour this rollup holds nothing of: its count is read from the store again if data comes
+    const { budget, writer } = this.options;
+    for (const hourSec of budget.hoursOf(writer)) if (hourSec < horizonSec && !held.has(hourSec)) budget.forget(writer, hourSec);
   }
 }
 

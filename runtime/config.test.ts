@@ -53,6 +53,12 @@ describe('parseConfig', () => {
     }
   });
 
+  it('MAX_SERIES_PER_HOUR: 100000 by default (SPEC §2), a whole number of at least 1', () => {
+    expect(parseConfig('all', {}).maxSeriesPerHour).toBe(100_000);
+    expect(parseConfig('all', { MAX_SERIES_PER_HOUR: '500' }, { 'max-series-per-hour': '20' }).maxSeriesPerHour).toBe(20);
+    for (const bad of ['0', '-1', '1.5', 'lots']) expect(problemsOf('all', { MAX_SERIES_PER_HOUR: bad })).toEqual([expect.stringMatching(/^MAX_SERIES_PER_HOUR=/)]);
+  });
+
   it('a flag overrides its variable', () => {
     expect(parseConfig('all', { FLUSH_INTERVAL_MS: '500' }, { 'flush-interval-ms': '250' }).flushIntervalMs).toBe(250);
   });

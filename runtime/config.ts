@@ -35,6 +35,8 @@ export interface Config {
   /** Bus partitions this rollup worker owns; undefined: all of them. */
   readonly rollupPartitions: readonly number[] | undefined;
   readonly spoolMaxBytes: number;
+  /** Series (name, tags, type) a rollup worker, or the embedded default, keeps per hour. */
+  readonly maxSeriesPerHour: number;
   /** Names this gateway's batch ids; default: host name and process id. */
   readonly gatewayId: string;
   readonly influx: InfluxConfig | undefined;
@@ -99,6 +101,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'NATS_DUPLICATE_WINDOW_SEC', flag: 'nats-duplicate-window-sec', defaultValue: '600', help: 'JetStream de-duplication window for batch ids (covers replays of timed-out publishes)' },
   { env: 'NATS_REPLICAS', flag: 'nats-replicas', defaultValue: '1', help: 'stream replicas (1..5; more needs a NATS cluster)' },
   { env: 'ROLLUP_PARTITIONS', flag: 'rollup-partitions', defaultValue: 'all', help: 'partitions this rollup worker owns: all, or a list such as 0,1,2,3 (give each partition to exactly one worker)' },
+  { env: 'MAX_SERIES_PER_HOUR', flag: 'max-series-per-hour', defaultValue: '100000', help: 'series (name, tags, type) a rollup worker (or the embedded default) keeps per hour; new ones past it are refused and counted (hourglass_series_refused_total)' },
   { env: 'SPOOL_MAX_BYTES', flag: 'spool-max-bytes', defaultValue: String(1024 ** 3), help: 'gateway spool under DATA_DIR for batches NATS has not acknowledged; past it batches are dropped and counted' },
   { env: 'GATEWAY_ID', flag: 'gateway-id', defaultValue: undefined, help: 'names this gateway in batch ids (default: host name and process id)' },
   { env: 'INFLUX_URL', flag: 'influx-url', defaultValue: undefined, help: 'set: InfluxDB store; unset: embedded SQLite store' },
@@ -211,6 +214,7 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
   const natsDuplicateWindowSec = integer('NATS_DUPLICATE_WINDOW_SEC', 1, 24 * 3600);
   const natsReplicas = integer('NATS_REPLICAS', 1, 5);
   const spoolMaxBytes = integer('SPOOL_MAX_BYTES', 1024 ** 2, Number.MAX_SAFE_INTEGER);
+  const maxSeriesPerHour = integer('MAX_SERIES_PER_HOUR', 1, 100_000_000);
   const natsStream = raw(byEnv('NATS_STREAM')) as string;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(natsStream)) bad(byEnv('NATS_STREAM'), natsStream, 'expected 1 to 64 letters, digits, _ or -');
   const gatewayIdRaw = raw(byEnv('GATEWAY_ID'));
@@ -303,6 +307,7 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
         : Object.freeze({ url: natsUrl, stream: natsStream, partitions: natsPartitions, maxAgeSec: natsMaxAgeSec, maxBytes: natsMaxBytes, duplicateWindowSec: natsDuplicateWindowSec, replicas: natsReplicas }),
     rollupPartitions: rollupPartitions && Object.freeze(rollupPartitions),
     spoolMaxBytes,
+    maxSeriesPerHour,
     gatewayId: (gatewayIdRaw ?? `${os.hostname()}-${process.pid}`).replace(/[^A-Za-z0-9_-]/g, '_'),
     influx: influx && Object.freeze(influx),
     logLevel,

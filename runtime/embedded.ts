@@ -10,7 +10,7 @@ import { InProcessBus, QueueSource, countDrop, createBusMetrics, type BusMetrics
 import { systemClock, type Clock, type Logger } from '../core/index.js';
 import { Gateway, createGatewayMetrics, readUdpKernelDrops, registerIngestRoute } from '../gateway/index.js';
 import { buildQueryApp, createQueryMetrics } from '../query/index.js';
-import { Rollup, RollupDriver, RollupTelemetry, createRollupMetrics, type DriverEvents } from '../rollup/index.js';
+import { Rollup, RollupDriver, RollupTelemetry, SeriesBudget, createRollupMetrics, type DriverEvents } from '../rollup/index.js';
 import { SqliteReader, SqliteStore, openDatabase } from '../store/index.js';
 import type { Config } from './config.js';
 import { expositionListener } from './exposition-listener.js';
@@ -55,7 +55,7 @@ interface EmbeddedRollup {
 function rollupHere(config: Config, clock: Clock, events: DriverEvents, bus: () => InProcessBus, logger: Logger): EmbeddedRollup {
   const store = new SqliteStore(openDatabase(config.dataDir));
   const source = new QueueSource(EMBEDDED_WRITER, () => bus().taken(), (seq) => bus().acked(seq));
-  const driver = new RollupDriver({ source, rollup: new Rollup({ store, writer: EMBEDDED_WRITER, clock }), store, flushIntervalMs: config.flushIntervalMs, events, logger });
+  const driver = new RollupDriver({ source, rollup: new Rollup({ store, writer: EMBEDDED_WRITER, clock, budget: new SeriesBudget(config.maxSeriesPerHour) }), store, flushIntervalMs: config.flushIntervalMs, events, logger });
   const started = driver.start();
   return {
     deliver: (batch) => source.push(batch),
@@ -73,7 +73,7 @@ function rollupHere(config: Config, clock: Clock, events: DriverEvents, bus: () 
 
 /** Rollup in a worker thread; batches are transferred, not copied. */
 function rollupInThread(config: Config, events: DriverEvents, bus: () => InProcessBus): EmbeddedRollup {
-  const data: RollupThreadData = { dataDir: config.dataDir, flushIntervalMs: config.flushIntervalMs, writer: EMBEDDED_WRITER, logLevel: config.logLevel };
+  const data: RollupThreadData = { dataDir: config.dataDir, flushIntervalMs: config.flushIntervalMs, writer: EMBEDDED_WRITER, logLevel: config.logLevel, maxSeriesPerHour: config.maxSeriesPerHour };
   const worker = new Worker(new URL('./rollup-thread.js', import.meta.url), { workerData: data });
   const waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   let nextId = 1;
@@ -126,7 +126,7 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
   const logger = options.logger ?? createLogger(config.logLevel);
   const registry = createProcessRegistry();
   const busMetrics: BusMetrics = createBusMetrics(registry);
-  const telemetry = new RollupTelemetry(createRollupMetrics(registry), logger.child({ component: 'rollup' }));
+  const telemetry = new RollupTelemetry(createRollupMetrics(registry), logger.child({ component: 'rollup' }), () => clock.nowMs());
   const events = telemetry.eventsOf(EMBEDDED_WRITER, (values) => countDrop(busMetrics, 'apply_failed', values));
 
   let bus: InProcessBus | undefined;

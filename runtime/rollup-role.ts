@@ -5,7 +5,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { PartitionSource, connectNats, countDrop, createBusMetrics, createNatsMetrics, ensureStreams } from '../bus/index.js';
 import { systemClock, type Clock, type Logger } from '../core/index.js';
-import { Rollup, RollupDriver, RollupTelemetry, createRollupMetrics } from '../rollup/index.js';
+import { Rollup, RollupDriver, RollupTelemetry, SeriesBudget, createRollupMetrics } from '../rollup/index.js';
 import type { RollupStore } from '../store/index.js';
 import type { Config, NatsConfig } from './config.js';
 import type { RunningRole } from './gateway-role.js';
@@ -18,7 +18,9 @@ export async function startRollupRole(config: Config, store: RollupStore, logger
   const busMetrics = createBusMetrics(registry);
   const { natsConnected } = createNatsMetrics(registry);
   const log = logger.child({ component: 'rollup' });
-  const telemetry = new RollupTelemetry(createRollupMetrics(registry), log);
+  const telemetry = new RollupTelemetry(createRollupMetrics(registry), log, () => clock.nowMs());
+  // one bound for the whole worker, over every partition it owns (a handed-over partition: budget.forget(writer))
+  const budget = new SeriesBudget(config.maxSeriesPerHour);
   const nc = await connectNats(nats.url, `hourglass-rollup-${process.pid}`);
   natsConnected.set(1);
   void (async () => {
@@ -36,7 +38,7 @@ export async function startRollupRole(config: Config, store: RollupStore, logger
     const source = new PartitionSource(js, jsm, { stream: nats.stream, partition, metrics: busMetrics, lagIntervalMs: config.flushIntervalMs });
     const driver = new RollupDriver({
       source,
-      rollup: new Rollup({ store, writer: source.writer, clock }),
+      rollup: new Rollup({ store, writer: source.writer, clock, budget }),
       store,
       flushIntervalMs: config.flushIntervalMs,
       events: telemetry.eventsOf(source.writer, (values) => countDrop(busMetrics, 'apply_failed', values)),

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import { QueueSource, type InProcessBatch } from '../bus/index.js';
 import { systemClock } from '../core/index.js';
-import { Rollup, RollupDriver, type DriverEvents } from '../rollup/index.js';
+import { Rollup, RollupDriver, SeriesBudget, type DriverEvents } from '../rollup/index.js';
 import { SqliteStore, openDatabase } from '../store/index.js';
 
 export interface RollupThreadData {
@@ -16,6 +16,7 @@ export interface RollupThreadData {
   readonly flushIntervalMs: number;
   readonly writer: string;
   readonly logLevel: string;
+  readonly maxSeriesPerHour: number;
 }
 
 export type ToRollupThread =
@@ -54,6 +55,7 @@ const report =
     post({ kind: 'event', name, arg: plain(arg) });
 const events: DriverEvents = {
   applied: report('applied'),
+  refused: report('refused'),
   skipped: () => report('skipped')(undefined),
   deadLettered: report('deadLettered'),
   dropped: report('dropped'),
@@ -62,7 +64,7 @@ const events: DriverEvents = {
 };
 const driver = new RollupDriver({
   source,
-  rollup: new Rollup({ store, writer: data.writer, clock: systemClock }),
+  rollup: new Rollup({ store, writer: data.writer, clock: systemClock, budget: new SeriesBudget(data.maxSeriesPerHour) }),
   store,
   flushIntervalMs: data.flushIntervalMs,
   events,

@@ -104,3 +104,12 @@ export function typesOfNamesFlux(bucket: string, names: readonly string[]): Para
   return flux`import "influxdata/influxdb/schema"
 ${all}`;
 }
+
+/** How many rows the writer has for the hour (every row has the field n; rows sit at the hour start). */
+export function rowCountFlux(bucket: string, hourSec: number, writer: string): ParameterizedQuery {
+  return flux`from(bucket: ${fluxString(bucket)})
+  |> range(start: ${time(hourSec)}, stop: ${time(hourSec, 1)})
+  |> filter(fn: (r) => r._measurement == ${fluxString(ROLLUP_MEASUREMENT)} and r.writer == ${tag(writer)} and r._field == "n")
+  |> group()
+  |> count()`;
+}

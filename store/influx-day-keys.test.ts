@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { ManualClock, exactQuantile } from '../core/index.js';
 import { buildQueryApp, createQueryMetrics } from '../query/index.js';
-import { Rollup } from '../rollup/index.js';
+import { Rollup, SeriesBudget } from '../rollup/index.js';
 import { batchOf } from '../test-support/batches.js';
 import { startInfluxd, type Influxd } from '../test-support/servers.js';
 import { namesFlux, rowsOfNameDayFlux, typesOfNamesFlux } from './flux.js';
@@ -29,7 +29,7 @@ describe('the day form and /-/keys over InfluxDB 1.6 (InfluxQL)', () => {
     influx = await startInfluxd();
     const config: InfluxSettings = { url: influx.url, api: 'v1', token: undefined, org: undefined, bucket: undefined, database: 'hg_day' };
     const store = openInfluxStore(config, clock);
-    const rollup = new Rollup({ store, writer: 'p0', clock });
+    const rollup = new Rollup({ store, writer: 'p0', clock, budget: new SeriesBudget(100_000) });
     const feed = (text: string, hourSec: number) => rollup.apply(batchOf(text, hourSec));
     for (const [h, values] of Object.entries(HOURS)) await feed(values.map((v) => `api.checkout:${v}|ms`).join('\n'), DAY + Number(h) * 3600);
     await feed('api.checkout:999|ms', DAY - 3600);

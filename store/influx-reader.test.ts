@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { ManualClock, exactQuantile } from '../core/index.js';
 import { buildQueryApp, createQueryMetrics } from '../query/index.js';
-import { Rollup } from '../rollup/index.js';
+import { Rollup, SeriesBudget } from '../rollup/index.js';
 import { batchOf } from '../test-support/batches.js';
 import { startInfluxd, type Influxd } from '../test-support/servers.js';
 import { rowsOfNameHourFlux } from './flux.js';
@@ -33,7 +33,7 @@ describe('the query API over InfluxDB 1.6 (InfluxQL)', () => {
       `api.checkout:1000|ms|T${H + 3600}`,
     ].join('\n');
     const store = openInfluxStore(config, clock);
-    const rollup = new Rollup({ store, writer: 'p0', clock });
+    const rollup = new Rollup({ store, writer: 'p0', clock, budget: new SeriesBudget(100_000) });
     await rollup.apply(batchOf(text, H));
     await rollup.flush();
     app = buildQueryApp({ reader: openInfluxReader(config), clock, metrics: createQueryMetrics(new Registry()), flushIntervalMs: 1000, maxKeyBytes: 200 });

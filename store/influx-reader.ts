@@ -20,7 +20,7 @@ import {
   rowFromRecord,
   type PointRecord,
 } from './influx-line-protocol.js';
-import { chunksOfRowsFlux, lastGaugeFlux, namesFlux, rowsOfKeysFlux, rowsOfNameDayFlux, rowsOfNameHourFlux, typesOfNamesFlux, watermarkFlux } from './flux.js';
+import { chunksOfRowsFlux, lastGaugeFlux, namesFlux, rowCountFlux, rowsOfKeysFlux, rowsOfNameDayFlux, rowsOfNameHourFlux, typesOfNamesFlux, watermarkFlux } from './flux.js';
 
 /** Reads of the rollup's store beside those of the query service. */
 export interface InfluxReads extends RollupReader {
@@ -30,6 +30,8 @@ export interface InfluxReads extends RollupReader {
   lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined>;
   /** The writer's last written watermark; 0 when none. */
   watermark(writer: string): Promise<number>;
+  /** How many rows this writer has for the hour. */
+  rowCount(hourSec: number, writer: string): Promise<number>;
 }
 
 /** InfluxQL statements per request, and series per Flux query. */
@@ -159,6 +161,15 @@ export class InfluxQlReader implements InfluxReads {
     return stored.map((name) => ({ name: decodeTagValue(name), types: types.get(name) ?? [] }));
   }
 
+  async rowCount(hourSec: number, writer: string): Promise<number> {
+    // every row has the field n; rows sit at the hour start
+    const [records] = await influxQl(this.target, [`SELECT count("n") FROM "${ROLLUP_MEASUREMENT}" WHERE "writer" = $writer AND time = $time`], {
+      writer: encodeTagValue(writer),
+      time: rfc3339Ns(hourSec),
+    });
+    return records.length === 0 ? 0 : Number(records[0].count);
+  }
+
   async watermark(writer: string): Promise<number> {
     const [records] = await influxQl(this.target, [`SELECT "seq" FROM "${WATERMARK_MEASUREMENT}" WHERE "writer" = $writer ORDER BY time DESC LIMIT 1`], {
       writer: encodeTagValue(writer),
@@ -231,6 +242,11 @@ export class FluxReader implements InfluxReads {
       }
     }
     return stored.map((name) => ({ name: decodeTagValue(name), types: types.get(name) ?? [] }));
+  }
+
+  async rowCount(hourSec: number, writer: string): Promise<number> {
+    const [rec] = await fluxQuery(this.target, rowCountFlux(this.target.bucket, hourSec, writer));
+    return rec === undefined ? 0 : Number(rec._value);
   }
 
   async watermark(writer: string): Promise<number> {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/index.js';
 import { STATS, computeStatistic, rowsAreExact, type Stat } from '../query/index.js';
-import { Rollup } from '../rollup/index.js';
+import { Rollup, SeriesBudget } from '../rollup/index.js';
 import { batchOf as linesToBatch } from '../test-support/batches.js';
 import { openInfluxReader, type InfluxReads } from './influx-reader.js';
 import type { InfluxSettings as InfluxConfig } from './influx-http.js';
@@ -254,6 +254,20 @@ describe('InfluxDB 1.6 over the v1 API', () => {
     expect(await store.loadWatermark('p2')).toBe(0);
   });
 
+  it('countRows: the rows of one writer in one hour, chunks and other writers and hours aside (MAX_SERIES_PER_HOUR after a restart)', async () => {
+    const { store } = fresh();
+    expect(await store.countRows(H, 'p0')).toBe(0);
+    await store.write(
+      [row(), row({ name: 'b' }), row({ tags: 'k:v' }), row({ type: 'c' }), row({ writer: 'p 1,"x"' }), row({ hourSec: H + 3600 })],
+      [chunk(), chunk({ chunk: 1 })],
+    );
+    await store.write([row()], []); // a rewrite is the same row
+    expect(await store.countRows(H, 'p0')).toBe(4);
+    expect(await store.countRows(H, 'p 1,"x"')).toBe(1);
+    expect(await store.countRows(H + 3600, 'p0')).toBe(1);
+    expect(await store.countRows(H - 3600, 'p0')).toBe(0);
+  });
+
   it('a database that does not exist yet holds nothing, and the first write creates it', async () => {
     const { store, reader } = fresh();
     expect(await reader.rows('x', H)).toEqual([]);
@@ -396,7 +410,7 @@ describe('end to end: the rollup over InfluxDB answers as over SQLite', () => {
         clock.set(startMs);
         for (const step of script) {
           clock.advance(1000); // updated_ms orders the writers' gauge values
-          const rollup = new Rollup({ store, writer: step.writer, clock });
+          const rollup = new Rollup({ store, writer: step.writer, clock, budget: new SeriesBudget(100_000) });
           await rollup.apply(batchOf(step.text, step.hourSec ?? H));
           await rollup.flush();
         }

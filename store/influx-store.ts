@@ -109,6 +109,11 @@ export class InfluxStore implements RollupStore {
     return this.reads.lastGauge(name, tags, beforeHourSec);
   }
 
+  async countRows(hourSec: number, writer: string): Promise<number> {
+    await this.prepare();
+    return this.reads.rowCount(hourSec, writer);
+  }
+
   /** Idempotency keys are not kept here: in the distributed setup they are JetStream message ids (schema.ts). */
   async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark): Promise<void> {
     await this.prepare();

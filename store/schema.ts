@@ -73,6 +73,8 @@ export interface RollupStore {
   loadMembers(row: RollupRow): Promise<string[]>;
   /** The value of a gauge after its last update before `beforeHourSec`, if any. */
   lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined>;
+  /** How many rows (series) this writer has stored for the hour: the series bound survives restarts. */
+  countRows(hourSec: number, writer: string): Promise<number>;
   /**
    * Writes rows (overwriting) and chunks (appending), then the writer's watermark: the last bus
    * sequence whose every value is in the rows written (distributed; absent in the embedded default).

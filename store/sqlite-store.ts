@@ -29,6 +29,8 @@ CREATE INDEX IF NOT EXISTS rollup_idempotency_age ON rollup_idempotency (written
 -- the names and their types (GET /-/keys) by index seeks, one per (name, type), however many
 -- hours, tag sets and writers a name has; rows are updated in place, so it costs only inserts
 CREATE INDEX IF NOT EXISTS rollup_name_type ON rollup (name, type);
+-- the series a writer has per hour (MAX_SERIES_PER_HOUR after a restart); one entry per row, made at insert only
+CREATE INDEX IF NOT EXISTS rollup_by_hour_writer ON rollup (hour, writer);
 `;
 
 interface RowRecord {
@@ -207,6 +209,7 @@ export class SqliteStore extends SqliteReader implements RollupStore {
   private readonly insertKey;
   private readonly forgetKeys;
   private readonly selectWatermark;
+  private readonly countOfHour;
 
   constructor(db: Database.Database) {
     super(db);
@@ -231,6 +234,7 @@ export class SqliteStore extends SqliteReader implements RollupStore {
     );
     this.upsertWatermark = db.prepare('INSERT INTO rollup_watermark (writer, seq) VALUES (?, ?) ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq');
     this.selectWatermark = db.prepare<[string], { seq: number }>('SELECT seq FROM rollup_watermark WHERE writer = ?');
+    this.countOfHour = db.prepare<[number, string], { n: number }>('SELECT count(*) AS n FROM rollup WHERE hour = ? AND writer = ?');
     this.insertKey = db.prepare('INSERT OR IGNORE INTO rollup_idempotency (key, written_ms) VALUES (?, ?)');
     this.forgetKeys = db.prepare('DELETE FROM rollup_idempotency WHERE written_ms < ?');
     this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark: Watermark | undefined, keys: readonly string[]) => {
@@ -288,6 +292,10 @@ export class SqliteStore extends SqliteReader implements RollupStore {
 
   async lastGauge(name: string, tags: string, beforeHourSec: number): Promise<number | undefined> {
     return this.selectLastGauge.get(name, tags, beforeHourSec)?.last;
+  }
+
+  async countRows(hourSec: number, writer: string): Promise<number> {
+    return (this.countOfHour.get(hourSec, writer) as { n: number }).n;
   }
 
   async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark, idempotencyKeys: readonly string[] = []): Promise<void> {
