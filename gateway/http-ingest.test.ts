@@ -220,6 +220,7 @@ describe('spellJsonItem', () => {
     ['an array item', [1], 'bad_item'],
     ['no key', { value: 1 }, 'bad_name'],
     ['a key with a pipe', { key: 'a|b', value: 1 }, 'bad_name'],
+    ['a key that would read as InfluxDB tags', { key: 'a,b=c', value: 1 }, 'bad_name'],
     ['no value', { key: 'k' }, 'missing_value'],
     ['an empty value list', { key: 'k', value: [] }, 'missing_value'],
     ['a string value for a timer', { key: 'k', value: '1' }, 'bad_value'],

@@ -116,7 +116,8 @@ export function spellJsonItem(item: unknown): IngestItem {
   const o = item as Record<string, unknown>;
   const type = o.type === undefined ? 'ms' : o.type;
   if (typeof type !== 'string' || !(METRIC_TYPES as readonly string[]).includes(type)) return no('unknown_type');
-  if (typeof o.key !== 'string' || o.key.length === 0 || /[:|\n\r]/.test(o.key)) return no('bad_name');
+  // `,` `#` `[` `]` would make the spelled line read as InfluxDB, Librato or SignalFx tags
+  if (typeof o.key !== 'string' || o.key.length === 0 || /[:|\n\r,#[\]]/.test(o.key)) return no('bad_name');
   const values = Array.isArray(o.value) ? o.value : [o.value];
   if (values.length === 0) return no('missing_value');
   // a set's members may be strings; every other value is a number

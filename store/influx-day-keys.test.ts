@@ -16,10 +16,11 @@ import { openInfluxStore } from './influx-store.js';
 
 const DAY = Date.UTC(2026, 10, 22) / 1000;
 const clock = new ManualClock((DAY + 21 * 3600 + 1800) * 1000);
-const ODD_NAME = 'a b,c=d\\e"f ✓%';
+// hostile but a StatsD name: no ',', '#' or '[' (those start InfluxDB, Librato and SignalFx tags); commas in names are covered at the store level
+const ODD_NAME = 'a b=d\\e"f ✓%';
 const HOURS: Record<number, number[]> = { 0: [10, 20, 30], 9: [118, 120.5, 99, 300], 21: [1, 2] };
 /** The store's order: byte order of the stored (percent-encoded) names. */
-const NAMES = ['a b,c=d%5Ce"f ✓%25', 'api.cart', 'api.checkout', 'api.z', 'users'];
+const NAMES = ['a b=d%5Ce"f ✓%25', 'api.cart', 'api.checkout', 'api.z', 'users'];
 
 describe('the day form and /-/keys over InfluxDB 1.6 (InfluxQL)', () => {
   let influx: Influxd;
@@ -78,7 +79,7 @@ describe('the day form and /-/keys over InfluxDB 1.6 (InfluxQL)', () => {
     // regex metacharacters in a prefix are plain characters
     expect((await get('/-/keys?prefix=api%5C.')).body.keys).toEqual([]);
     expect((await get('/-/keys?prefix=.*')).body.keys).toEqual([]);
-    expect((await get(`/-/keys?prefix=${encodeURIComponent('a b,c=d\\e"')}`)).body.keys).toEqual([{ key: ODD_NAME, types: ['ms'] }]);
+    expect((await get(`/-/keys?prefix=${encodeURIComponent('a b=d\\e"')}`)).body.keys).toEqual([{ key: ODD_NAME, types: ['ms'] }]);
     expect((await get('/-/keys?prefix=nothing')).body).toEqual({ keys: [], truncated: false });
   });
 

@@ -16,7 +16,8 @@ import { recordingServer } from '../test-support/recording-server.js';
 const H = Date.UTC(2026, 10, 22, 21) / 1000;
 const clock = new ManualClock(H * 1000 + 30 * 60_000);
 const TIMER_VALUES = [118, 120.5, 99, 300, 118, 42, 77.25, 150];
-const ODD_NAME = 'a b,c=d\\e"f ✓';
+// hostile but a StatsD name: no ',', '#' or '[' (those start InfluxDB, Librato and SignalFx tags); commas in names are covered at the store level
+const ODD_NAME = 'a b=d\\e"f ✓';
 
 describe('the query API over InfluxDB 1.6 (InfluxQL)', () => {
   let influx: Influxd;
