@@ -14,6 +14,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY bin ./bin
 COPY core ./core
+COPY agent ./agent
 COPY gateway ./gateway
 COPY bus ./bus
 COPY rollup ./rollup
