@@ -68,22 +68,6 @@ export interface ConverterOptions {
 export const DEFAULT_MAX_SERIES = 1_000_000;
 export const DEFAULT_MAX_FAMILIES = 100_000;
 
-/** Prometheus's stale marker: a NaN with this exact bit pattern (model/value/value.go). */
-const STALE_HIGH = 0x7ff00000;
-const STALE_LOW = 0x00000002;
-const bits = new Float64Array(1);
-const words = new Uint32Array(bits.buffer);
-// Float64Array shares the platform's byte order; the stale check reads the high and low words.
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const HIGH = LITTLE_ENDIAN ? 1 : 0;
-const LOW = LITTLE_ENDIAN ? 0 : 1;
-
-export function isStaleMarker(value: number): boolean {
-  if (value === value) return false;
-  bits[0] = value;
-  return words[HIGH] === STALE_HIGH && words[LOW] === STALE_LOW;
-}
-
 const KIND = { gauge: 0, counter: 1, histogramBucket: 2, histogramSum: 3, histogramCount: 4 } as const;
 type Kind = (typeof KIND)[keyof typeof KIND];
 
@@ -285,7 +269,7 @@ export class RemoteWriteConverter {
    * duplicate, a stale marker ends the baseline, NaN and infinities are skipped.
    * Returns true when the sample is a value to apply.
    */
-  private admit(state: SeriesState, value: number, ts: number, result: ConvertResult): boolean {
+  private admit(state: SeriesState, value: number, ts: number, stale: boolean, result: ConvertResult): boolean {
     if (!Number.isSafeInteger(ts)) {
       result.skipped.bad_timestamp++;
       return false;
@@ -296,7 +280,7 @@ export class RemoteWriteConverter {
       return false;
     }
     if (value !== value) {
-      if (isStaleMarker(value)) {
+      if (stale) {
         result.skipped.stale_marker++;
         result.samplesWritten++;
         state.lastTsMs = ts;
@@ -322,7 +306,7 @@ export class RemoteWriteConverter {
     for (const sample of c.series.samples) {
       const ts = sample.timestampMs;
       const value = sample.value;
-      if (!this.admit(state, value, ts, result)) continue;
+      if (!this.admit(state, value, ts, sample.stale, result)) continue;
       const hourSec = hourStartSec(Math.floor(ts / 1000));
       if (c.kind === KIND.gauge) {
         this.emitSample(c.name, c.tags, 'g', value, hourSec);
@@ -365,7 +349,7 @@ export class RemoteWriteConverter {
       for (const sample of part.series.samples) {
         const ts = sample.timestampMs;
         const value = sample.value;
-        if (!this.admit(shadow, value, ts, result)) continue;
+        if (!this.admit(shadow, value, ts, sample.stale, result)) continue;
         const last = shadow.lastValue;
         if (last === last) {
           let restarted: boolean;

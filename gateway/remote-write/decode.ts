@@ -18,13 +18,23 @@ export type RemoteWriteVersion = (typeof REMOTE_WRITE_VERSIONS)[number];
 const PROTO_V1 = 'prometheus.WriteRequest';
 const PROTO_V2 = 'io.prometheus.write.v2.Request';
 
+export interface RemoteWriteSample {
+  readonly value: number;
+  readonly timestampMs: number;
+  /**
+   * True for Prometheus's stale marker. Read from the bits as soon as the value is decoded:
+   * V8 may canonicalise a NaN's payload once it is stored in an array of doubles.
+   */
+  readonly stale: boolean;
+}
+
 /** One series of a request, the same shape for 1.0 and 2.0. */
 export interface RemoteWriteSeries {
   /** `__name__`, or undefined when the series has none. */
   readonly name: string | undefined;
   /** The other labels, as sent. */
   readonly labels: readonly (readonly [string, string])[];
-  readonly samples: readonly { readonly value: number; readonly timestampMs: number }[];
+  readonly samples: readonly RemoteWriteSample[];
   /** PROM_METRIC_TYPE from 2.0 series metadata (0 when unknown or 1.0). */
   readonly metricType: number;
   readonly nativeHistograms: number;
@@ -98,9 +108,28 @@ export function snappyUncompress(block: Uint8Array, maxBytes: number): Buffer {
   return out;
 }
 
-function samplesOf(wire: readonly WireSampleV1[]): { value: number; timestampMs: number }[] {
-  const samples = new Array<{ value: number; timestampMs: number }>(wire.length);
-  for (let i = 0; i < wire.length; i++) samples[i] = { value: wire[i].value, timestampMs: int64ToNumber(wire[i].timestamp) };
+/** Prometheus's stale marker: a NaN with this exact bit pattern (model/value/value.go). */
+const STALE_HIGH = 0x7ff00000;
+const STALE_LOW = 0x00000002;
+const bits = new Float64Array(1);
+const words = new Uint32Array(bits.buffer);
+// Float64Array shares the platform's byte order; the stale check reads the high and low words.
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const HIGH = LITTLE_ENDIAN ? 1 : 0;
+const LOW = LITTLE_ENDIAN ? 0 : 1;
+
+export function isStaleMarker(value: number): boolean {
+  if (value === value) return false;
+  bits[0] = value;
+  return words[HIGH] === STALE_HIGH && words[LOW] === STALE_LOW;
+}
+
+function samplesOf(wire: readonly WireSampleV1[]): RemoteWriteSample[] {
+  const samples = new Array<RemoteWriteSample>(wire.length);
+  for (let i = 0; i < wire.length; i++) {
+    const value = wire[i].value;
+    samples[i] = { value, timestampMs: int64ToNumber(wire[i].timestamp), stale: isStaleMarker(value) };
+  }
   return samples;
 }
 

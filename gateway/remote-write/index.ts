@@ -4,7 +4,6 @@ export {
   RemoteWriteConverter,
   SAMPLE_KINDS,
   SKIP_REASONS,
-  isStaleMarker,
   tagsOf,
   type ConvertResult,
   type ConverterOptions,
@@ -13,6 +12,6 @@ export {
   type SampleKind,
   type SkipReason,
 } from './converter.js';
-export { decodeRemoteWrite, type RemoteWriteRequest, type RemoteWriteSeries, type RemoteWriteVersion } from './decode.js';
+export { decodeRemoteWrite, isStaleMarker, type RemoteWriteSample, type RemoteWriteRequest, type RemoteWriteSeries, type RemoteWriteVersion } from './decode.js';
 export { REMOTE_WRITE_PROBLEMS, RemoteWriteError, SinkUnavailableError, type RemoteWriteProblemCode } from './errors.js';
 export { REMOTE_WRITE_PATH, registerRemoteWrite, remoteWritePlugin, type RemoteWriteOptions } from './plugin.js';
