@@ -180,6 +180,18 @@ describe('the bound on per-series state', () => {
   });
 });
 
+describe('the bound on metadata', () => {
+  it('keeps the most recent family types and counts what it pushed out', () => {
+    const sink = new RecordingSink();
+    const converter = new RemoteWriteConverter(sink, { maxFamilies: 1 });
+    const first = converter.apply(request([], [['a', PROM_METRIC_TYPE.counter]]));
+    const second = converter.apply(request([], [['b', PROM_METRIC_TYPE.counter]]));
+    expect([first.familiesEvicted, second.familiesEvicted, converter.familiesEvictedTotal]).toEqual([0, 1, 1]);
+    converter.apply(request([series({ __name__: 'a' }, [[at(H21, 0), 1], [at(H21, 1), 2]]), series({ __name__: 'b' }, [[at(H21, 0), 1], [at(H21, 1), 2]])]));
+    expect(sink.samples.map((s) => [s.name, s.type])).toEqual([['a', 'g'], ['a', 'g'], ['b', 'c']]);
+  });
+});
+
 describe('a sink that cannot take data', () => {
   it('stops the request; what it refused is applied by the retry, what it took is not taken twice', () => {
     const { sink, converter } = setup();

@@ -56,6 +56,8 @@ export interface ConvertResult {
   samplesWritten: number;
   /** Series states the bound pushed out during this request. */
   seriesEvicted: number;
+  /** 1.0 metadata family types the bound pushed out during this request. */
+  familiesEvicted: number;
 }
 
 export interface ConverterOptions {
@@ -161,8 +163,8 @@ export class RemoteWriteConverter {
    * what was applied before that is remembered (a retry skips it), the rest is not.
    */
   apply(request: RemoteWriteRequest): ConvertResult {
-    const result: ConvertResult = { received: newCounts(SAMPLE_KINDS), skipped: newCounts(SKIP_REASONS), samplesWritten: 0, seriesEvicted: 0 };
-    for (const [family, type] of request.familyTypes) this.rememberFamily(family, type);
+    const result: ConvertResult = { received: newCounts(SAMPLE_KINDS), skipped: newCounts(SKIP_REASONS), samplesWritten: 0, seriesEvicted: 0, familiesEvicted: 0 };
+    for (const [family, type] of request.familyTypes) if (this.rememberFamily(family, type)) result.familiesEvicted++;
 
     // Histogram `_sum`/`_count` are recognised by metadata, or by a `_bucket` series of the same
     // base name and tags in the same request (classic histograms are scraped together).
@@ -204,15 +206,18 @@ export class RemoteWriteConverter {
     return result;
   }
 
-  private rememberFamily(family: string, type: number): void {
-    if (this.familyTypes.get(family) === type) return;
+  /** Returns true when the bound pushed out another family to make room. */
+  private rememberFamily(family: string, type: number): boolean {
+    let evicted = false;
     this.familyTypes.delete(family);
     if (this.familyTypes.size >= this.maxFamilies) {
       const oldest = this.familyTypes.keys().next().value as string;
       this.familyTypes.delete(oldest);
       this.familiesEvictedTotal++;
+      evicted = true;
     }
     this.familyTypes.set(family, type);
+    return evicted;
   }
 
   private classify(series: RemoteWriteSeries, name: string, bucketKeys: ReadonlySet<string>): Classified {

@@ -20,6 +20,8 @@ export interface RemoteWriteOptions {
   readonly registry: Registry;
   /** Bound on per-series state (default 1,000,000). */
   readonly maxSeries?: number;
+  /** Bound on metric family types remembered from 1.0 metadata (default 100,000). */
+  readonly maxFamilies?: number;
   /** Seconds in the Retry-After of a 503 (default 5). */
   readonly retryAfterSec?: number;
 }
@@ -32,6 +34,7 @@ function createRemoteWriteMetrics(registry: Registry, converter: RemoteWriteConv
     requests: new Counter({ name: 'hourglass_remote_write_requests_total', help: 'Remote write requests, by HTTP status answered', labelNames: ['status'] as const, registers }),
     samplesReceived: new Counter({ name: 'hourglass_remote_write_samples_received_total', help: 'Remote write samples received, by the kind of series they belong to', labelNames: ['kind'] as const, registers }),
     samplesSkipped: new Counter({ name: 'hourglass_remote_write_samples_skipped_total', help: 'Remote write samples not turned into values, by reason', labelNames: ['reason'] as const, registers }),
+    familiesEvicted: new Counter({ name: 'hourglass_remote_write_metadata_evicted_total', help: 'Metric family types from 1.0 metadata pushed out by the bound', registers }),
     seriesEvicted: new Counter({ name: 'hourglass_remote_write_series_evicted_total', help: 'Per-series remote write state pushed out by the bound (the next sample of that series is a new baseline)', registers }),
     seriesInMemory: new Gauge({
       name: 'hourglass_remote_write_series_in_memory',
@@ -55,7 +58,7 @@ function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
 export async function remoteWritePlugin(app: FastifyInstance, options: RemoteWriteOptions): Promise<void> {
   const { maxBodyBytes, sink } = options;
   const retryAfterSec = options.retryAfterSec ?? 5;
-  const converter = new RemoteWriteConverter(sink, { maxSeries: options.maxSeries });
+  const converter = new RemoteWriteConverter(sink, { maxSeries: options.maxSeries, maxFamilies: options.maxFamilies });
   const metrics = createRemoteWriteMetrics(options.registry, converter);
 
   // Every body, whatever its type, arrives as a bounded Buffer; the handler answers 415 itself
@@ -80,6 +83,7 @@ export async function remoteWritePlugin(app: FastifyInstance, options: RemoteWri
     for (const kind of SAMPLE_KINDS) if (result.received[kind] > 0) metrics.samplesReceived.inc({ kind }, result.received[kind]);
     for (const reason of SKIP_REASONS) if (result.skipped[reason] > 0) metrics.samplesSkipped.inc({ reason }, result.skipped[reason]);
     if (result.seriesEvicted > 0) metrics.seriesEvicted.inc(result.seriesEvicted);
+    if (result.familiesEvicted > 0) metrics.familiesEvicted.inc(result.familiesEvicted);
   };
 
   const unavailable = (reply: FastifyReply, detail: string) => {
