@@ -7,3 +7,5 @@ export { Gateway, type GatewayOptions } from './gateway.js';
 export { LineParser, parseDecimal, type RejectSink, type SampleSink } from './line-parser.js';
 export { TRANSPORTS, createGatewayMetrics, readUdpKernelDrops, type GatewayMetrics } from './metrics.js';
 export { REJECT_REASONS, type RejectReason } from './reject-reasons.js';
+export { createRemoteWriteMetrics, type RemoteWriteMetrics } from './metrics.js';
+export { REMOTE_WRITE_PATH, RemoteWriteError, SinkUnavailableError, registerRemoteWrite, type HistogramIncrements, type RemoteWriteOptions, type RemoteWriteSink } from './remote-write/index.js';

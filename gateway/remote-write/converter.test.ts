@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalTags } from '../line-parser.js';
-import { bucketQuantile } from './bucket-quantile.js';
 import { RemoteWriteConverter, tagsOf } from './converter.js';
 import type { RemoteWriteRequest, RemoteWriteSeries } from './decode.js';
 import { SinkUnavailableError } from './errors.js';
@@ -202,20 +201,5 @@ describe('a sink that cannot take data', () => {
     sink.refusal = 'none';
     converter.apply(req);
     expect(sink.samples.map((s) => s.name)).toEqual(['g1', 'g2']);
-  });
-});
-
-describe('bucketQuantile', () => {
-  // bounds 1, 2, 4, +Inf holding 2, 4, 2, 2 observations (cumulative 2, 6, 8, 10)
-  const bounds = [1, 2, 4, Infinity];
-  const cumulative = [2, 6, 8, 10];
-  it('interpolates inside the bucket holding the rank, from 0 in the first bucket', () => {
-    expect(bucketQuantile(0.5, bounds, cumulative)).toBeCloseTo(1 + (5 - 2) / 4, 12);
-    expect(bucketQuantile(0.1, bounds, cumulative)).toBeCloseTo(0.5, 12);
-    expect(bucketQuantile(0.7, bounds, cumulative)).toBeCloseTo(2 + (2 * (7 - 6)) / 2, 12);
-  });
-  it('answers the highest finite bound for a rank in +Inf, NaN with no observations', () => {
-    expect(bucketQuantile(0.99, bounds, cumulative)).toBe(4);
-    expect(bucketQuantile(0.5, bounds, [0, 0, 0, 0])).toBeNaN();
   });
 });

@@ -13,22 +13,12 @@
  * - a sample at or before the series' last applied timestamp is skipped (`duplicate`), so a
  *   retried request is not counted twice.
  */
-import { hourStartSec, type MetricType } from '../index.js';
+import { hourStartSec, type HistogramIncrements, type MetricType } from '../../core/index.js';
 import type { RemoteWriteRequest, RemoteWriteSeries } from './decode.js';
 import { SinkUnavailableError } from './errors.js';
 import { PROM_METRIC_TYPE } from './schema.js';
 
-/** What a remote write request's increases add to one histogram-hour (all parts additive). */
-export interface HistogramIncrements {
-  /** `le` bounds, ascending (may end in Infinity); the buckets seen in this request only. */
-  readonly upperBounds: Float64Array;
-  /** Increase of the cumulative bucket `le = upperBounds[i]` (a cumulative count, not per bucket). */
-  readonly counts: Float64Array;
-  /** Increase of `<name>_count` (observations); 0 when `_count` was not in this request. */
-  readonly count: number;
-  /** Increase of `<name>_sum`; 0 when `_sum` was not in this request. */
-  readonly sum: number;
-}
+export type { HistogramIncrements };
 
 /**
  * Where converted values go. `sample` is gateway/line-parser.ts's SampleSink.sample. Return false

@@ -1,28 +1,10 @@
 /**
- * Every answer of `POST /api/v1/write` other than 204, with a stable code, status and title
- * (RFC 9457 problem details, as the query API answers). SPEC §3.2.
+ * The errors of `POST /api/v1/write` (SPEC §3.2). Their codes (HG_RW_*) live in the one problem
+ * registry, core/problems.ts, with every other endpoint's.
  */
-export const REMOTE_WRITE_PROBLEMS = {
-  HG_RW_UNDECODABLE: { status: 400, title: 'Undecodable remote write request' },
-  HG_RW_TOO_LARGE: { status: 413, title: 'Remote write request too large' },
-  HG_RW_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported remote write media type or encoding' },
-  HG_RW_UNAVAILABLE: { status: 503, title: 'Cannot take data now' },
-  HG_RW_INTERNAL: { status: 500, title: 'Internal error' },
-} as const;
+import { PROBLEMS, type ProblemCode } from '../../core/index.js';
 
-export type RemoteWriteProblemCode = keyof typeof REMOTE_WRITE_PROBLEMS;
-
-export interface Problem {
-  readonly type: string;
-  readonly title: string;
-  readonly status: number;
-  readonly detail: string;
-}
-
-export function remoteWriteProblem(code: RemoteWriteProblemCode, detail: string): Problem {
-  const { status, title } = REMOTE_WRITE_PROBLEMS[code];
-  return { type: `urn:hourglass:problem:${code.slice(3).toLowerCase().replaceAll('_', '-')}`, title, status, detail };
-}
+export type RemoteWriteProblemCode = Extract<ProblemCode, `HG_RW_${string}`>;
 
 /** A request refused before anything of it was kept. */
 export class RemoteWriteError extends Error {
@@ -34,7 +16,7 @@ export class RemoteWriteError extends Error {
     options?: { cause?: unknown },
   ) {
     super(detail, options);
-    this.status = REMOTE_WRITE_PROBLEMS[code].status;
+    this.status = PROBLEMS[code].status;
   }
 }
 

@@ -1,4 +1,3 @@
-export { bucketQuantile } from './bucket-quantile.js';
 export {
   DEFAULT_MAX_SERIES,
   RemoteWriteConverter,
@@ -13,5 +12,5 @@ export {
   type SkipReason,
 } from './converter.js';
 export { decodeRemoteWrite, isStaleMarker, type RemoteWriteSample, type RemoteWriteRequest, type RemoteWriteSeries, type RemoteWriteVersion } from './decode.js';
-export { REMOTE_WRITE_PROBLEMS, RemoteWriteError, SinkUnavailableError, type RemoteWriteProblemCode } from './errors.js';
+export { RemoteWriteError, SinkUnavailableError, type RemoteWriteProblemCode } from './errors.js';
 export { REMOTE_WRITE_PATH, registerRemoteWrite, remoteWritePlugin, type RemoteWriteOptions } from './plugin.js';

@@ -5,10 +5,12 @@
  * not change the rest of the app.
  */
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { RETRY_AFTER_SEC, problem, sendProblem } from '../../core/index.js';
+import { REMOTE_WRITE_STATUSES, createRemoteWriteMetrics } from '../metrics.js';
 import { RemoteWriteConverter, SAMPLE_KINDS, SKIP_REASONS, type ConvertResult, type RemoteWriteSink } from './converter.js';
 import { decodeRemoteWrite } from './decode.js';
-import { RemoteWriteError, remoteWriteProblem, type Problem } from './errors.js';
+import { RemoteWriteError } from './errors.js';
 
 export const REMOTE_WRITE_PATH = '/api/v1/write';
 
@@ -22,44 +24,15 @@ export interface RemoteWriteOptions {
   readonly maxSeries?: number;
   /** Bound on metric family types remembered from 1.0 metadata (default 100,000). */
   readonly maxFamilies?: number;
-  /** Seconds in the Retry-After of a 503 (default 5). */
+  /** Seconds in the Retry-After of a 503 (default RETRY_AFTER_SEC, as every endpoint). */
   readonly retryAfterSec?: number;
-}
-
-const STATUSES = ['204', '400', '413', '415', '500', '503'] as const;
-
-function createRemoteWriteMetrics(registry: Registry, converter: RemoteWriteConverter) {
-  const registers = [registry];
-  const metrics = {
-    requests: new Counter({ name: 'hourglass_remote_write_requests_total', help: 'Remote write requests, by HTTP status answered', labelNames: ['status'] as const, registers }),
-    samplesReceived: new Counter({ name: 'hourglass_remote_write_samples_received_total', help: 'Remote write samples received, by the kind of series they belong to', labelNames: ['kind'] as const, registers }),
-    samplesSkipped: new Counter({ name: 'hourglass_remote_write_samples_skipped_total', help: 'Remote write samples not turned into values, by reason', labelNames: ['reason'] as const, registers }),
-    familiesEvicted: new Counter({ name: 'hourglass_remote_write_metadata_evicted_total', help: 'Metric family types from 1.0 metadata pushed out by the bound', registers }),
-    seriesEvicted: new Counter({ name: 'hourglass_remote_write_series_evicted_total', help: 'Per-series remote write state pushed out by the bound (the next sample of that series is a new baseline)', registers }),
-    seriesInMemory: new Gauge({
-      name: 'hourglass_remote_write_series_in_memory',
-      help: 'Series whose remote write state (last timestamp, counter baseline) is held',
-      registers,
-      collect() {
-        this.set(converter.seriesInMemory);
-      },
-    }),
-  };
-  for (const status of [...STATUSES, 'other']) metrics.requests.inc({ status }, 0);
-  for (const kind of SAMPLE_KINDS) metrics.samplesReceived.inc({ kind }, 0);
-  for (const reason of SKIP_REASONS) metrics.samplesSkipped.inc({ reason }, 0);
-  return metrics;
-}
-
-function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
-  return reply.code(p.status).type('application/problem+json').send(p);
 }
 
 export async function remoteWritePlugin(app: FastifyInstance, options: RemoteWriteOptions): Promise<void> {
   const { maxBodyBytes, sink } = options;
-  const retryAfterSec = options.retryAfterSec ?? 5;
+  const retryAfterSec = options.retryAfterSec ?? RETRY_AFTER_SEC;
   const converter = new RemoteWriteConverter(sink, { maxSeries: options.maxSeries, maxFamilies: options.maxFamilies });
-  const metrics = createRemoteWriteMetrics(options.registry, converter);
+  const metrics = createRemoteWriteMetrics(options.registry, () => converter.seriesInMemory);
 
   // Every body, whatever its type, arrives as a bounded Buffer; the handler answers 415 itself
   // with a detail naming what was sent.
@@ -67,16 +40,16 @@ export async function remoteWritePlugin(app: FastifyInstance, options: RemoteWri
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_request, body, done) => done(null, body));
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendProblem(reply, remoteWriteProblem('HG_RW_TOO_LARGE', `body is over the limit of ${maxBodyBytes} bytes`));
-    if (err.statusCode === 415) return sendProblem(reply, remoteWriteProblem('HG_RW_UNSUPPORTED_MEDIA_TYPE', err.message));
-    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return sendProblem(reply, remoteWriteProblem('HG_RW_UNDECODABLE', err.message));
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendProblem(reply, problem('HG_RW_TOO_LARGE', `body is over the limit of ${maxBodyBytes} bytes`));
+    if (err.statusCode === 415) return sendProblem(reply, problem('HG_RW_UNSUPPORTED_MEDIA_TYPE', err.message));
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return sendProblem(reply, problem('HG_RW_UNDECODABLE', err.message));
     request.log.error({ err }, 'remote write failed');
-    return sendProblem(reply, remoteWriteProblem('HG_RW_INTERNAL', 'the request could not be handled'));
+    return sendProblem(reply, problem('HG_RW_INTERNAL', 'the request could not be handled'));
   });
 
   app.addHook('onResponse', async (_request, reply) => {
     const status = String(reply.statusCode);
-    metrics.requests.inc({ status: (STATUSES as readonly string[]).includes(status) ? status : 'other' });
+    metrics.requests.inc({ status: (REMOTE_WRITE_STATUSES as readonly string[]).includes(status) ? status : 'other' });
   });
 
   const count = (result: ConvertResult) => {
@@ -88,7 +61,7 @@ export async function remoteWritePlugin(app: FastifyInstance, options: RemoteWri
 
   const unavailable = (reply: FastifyReply, detail: string) => {
     reply.header('Retry-After', String(retryAfterSec));
-    return sendProblem(reply, remoteWriteProblem('HG_RW_UNAVAILABLE', detail));
+    return sendProblem(reply, problem('HG_RW_UNAVAILABLE', detail));
   };
 
   app.post(REMOTE_WRITE_PATH, async (request, reply) => {
@@ -99,7 +72,7 @@ export async function remoteWritePlugin(app: FastifyInstance, options: RemoteWri
     } catch (err) {
       if (!(err instanceof RemoteWriteError)) throw err;
       request.log.debug({ code: err.code, detail: err.message }, 'remote write refused');
-      return sendProblem(reply, remoteWriteProblem(err.code, err.message));
+      return sendProblem(reply, problem(err.code, err.message));
     }
     if (sink.accepting?.() === false) return unavailable(reply, 'the gateway cannot take data now; retry later');
     let result: ConvertResult;

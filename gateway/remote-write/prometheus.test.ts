@@ -9,9 +9,9 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../../test-support/hourglass-process.js';
+import { eventually } from '../../test-support/eventually.js';
 import { startPrometheus, type Prometheus } from '../../test-support/servers.js';
-import { hourStartSec } from '../index.js';
+import { hourStartSec } from '../../core/index.js';
 import { registerRemoteWrite } from './index.js';
 import { RecordingSink } from './recording-sink.js';
 

@@ -2,7 +2,7 @@
  * A RemoteWriteSink that keeps what it is given, for tests (the in-process and real-Prometheus
  * tests compare it with what was sent). Not exported by index.ts.
  */
-import type { MetricType } from '../index.js';
+import type { MetricType } from '../../core/index.js';
 import type { HistogramIncrements, RemoteWriteSink } from './converter.js';
 import { SinkUnavailableError } from './errors.js';
 
@@ -52,7 +52,7 @@ export class RecordingSink implements RemoteWriteSink {
 
   histogram(name: string, tags: string, hourSec: number, increments: HistogramIncrements): boolean {
     if (this.refuses()) return false;
-    this.histograms.push({ name, tags, hourSec, upperBounds: [...increments.upperBounds], counts: [...increments.counts], count: increments.count, sum: increments.sum });
+    this.histograms.push({ name, tags, hourSec, upperBounds: Array.from(increments.upperBounds), counts: Array.from(increments.counts), count: increments.count, sum: increments.sum });
     return true;
   }
 
