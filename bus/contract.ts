@@ -14,6 +14,11 @@ export interface BatchPublisher {
    * flush interval (not a size-triggered one), so the rollup may write now.
    */
   publish(series: readonly SeriesBatch[], values: number, endOfInterval: boolean): DropReason | undefined;
+  /**
+   * False when a batch published now would be dropped (the bus is full or down). HTTP ingest asks
+   * before taking a request, so it can answer 503 and let the sender retry instead of losing it.
+   */
+  accepting?(): boolean;
 }
 
 /** One batch as the rollup receives it. */

@@ -51,6 +51,10 @@ export class InProcessBus implements BatchPublisher {
     return undefined;
   }
 
+  accepting(): boolean {
+    return this.down === undefined && this.pending < MAX_PENDING_BATCHES;
+  }
+
   /** The rollup took a batch off the bus. */
   taken(): void {
     this.pending--;

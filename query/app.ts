@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { METRIC_TYPES, RETRY_AFTER_SEC, SECONDS_PER_HOUR, fail, hourEndMs, installProblemHandlers, problem, sendProblem, type Clock, type MetricType } from '../core/index.js';
 import { StoreUnavailableError, type RollupReader, type RollupRow } from '../store/index.js';
 import type { QueryMetrics } from './metrics.js';
-import { FAMILY_OF, STATS, computeStatistic, isQuantile, rowsAreExact, type Stat } from './statistics.js';
+import { BUCKET_UNKNOWN_STATS, FAMILY_OF, STATS, computeStatistic, isBucketRow, isQuantile, rowsAreExact, type Stat } from './statistics.js';
 
 export interface QueryAppOptions {
   readonly reader: RollupReader;
@@ -151,6 +151,13 @@ function registerQueryRoute(app: FastifyInstance, reader: RollupReader, options:
       fail('HG_MIXED_TYPES', `${JSON.stringify(key)} has samples of types ${types} in that hour; choose one with ?type=`);
     }
     if (rows[0].type === 's' && stat !== 'count') fail('HG_STAT_NOT_APPLICABLE', `${JSON.stringify(key)} is a set: only count (distinct members) applies`);
+    const bucketed = rows.filter(isBucketRow).length;
+    if (bucketed > 0 && bucketed < rows.length) {
+      fail('HG_MIXED_TYPES', `${JSON.stringify(key)} has both a remote-written histogram (buckets) and samples in that hour; choose one with ?tag=`);
+    }
+    if (bucketed > 0 && BUCKET_UNKNOWN_STATS.includes(stat)) {
+      fail('HG_STAT_NOT_APPLICABLE', `${JSON.stringify(key)} is a Prometheus histogram sent by remote write: its buckets do not give ${stat}; count, sum, average, median and percentiles (estimated) apply`);
+    }
 
     const needsChunks = (isQuantile(stat) || rows[0].type === 's') && rowsAreExact(rows);
     const result = computeStatistic(stat, rows, needsChunks ? await fromStore(reader.chunks(rows)) : null);

@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JetStreamPublisher, Spool, connectNats, createBusMetrics, ensureStreams } from '../bus/index.js';
 import { systemClock, type Clock, type Logger } from '../core/index.js';
-import { Gateway, createGatewayMetrics, readUdpKernelDrops, type GatewayOptions } from '../gateway/index.js';
+import { Gateway, createGatewayMetrics, readUdpKernelDrops, registerRemoteWrite, type GatewayOptions } from '../gateway/index.js';
 import type { Config, NatsConfig } from './config.js';
 import { createProcessRegistry } from './metrics.js';
 import { buildOpsApp, listen } from './ops-server.js';
@@ -65,6 +65,8 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
     if (!closing) log.error({ err }, 'NATS connection ended');
   });
   const ops = buildOpsApp({ registry, healthy: () => !closing, beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()) });
+  // Prometheus remote write (SPEC §3.2): into the same batches, published to JetStream like UDP.
+  await registerRemoteWrite(ops, { maxBodyBytes: config.maxHttpBodyBytes, sink: gateway.sink(), registry });
   const httpPort = await listen(ops, config.httpAddress);
   logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, role: 'gateway' }, 'hourglass listening');
   return {
