@@ -11,13 +11,20 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import pino from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import snappy from 'snappy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeBatch, histogramsOf } from '../bus/index.js';
 import { SECONDS_PER_HOUR, bucketQuantile, hourStartSec } from '../core/index.js';
+import { encodeWriteRequestV1 } from '../gateway/remote-write/schema.js';
 import { eventually } from '../test-support/eventually.js';
-import { startPrometheus, type Prometheus } from '../test-support/servers.js';
+import { startNatsServer, startPrometheus, type Prometheus } from '../test-support/servers.js';
 import { parseConfig } from './config.js';
 import { startEmbedded, type RunningHourglass } from './embedded.js';
+import { startGatewayRole } from './gateway-role.js';
 
 const SCRAPE_MS = 250;
 const WAIT_MS = 30_000;
@@ -175,4 +182,59 @@ describe('Prometheus remote write into an embedded Hourglass', () => {
     expect(metrics).toMatch(/hourglass_remote_write_requests_total\{status="400"\} 0\n/);
     expect(Number(/hourglass_remote_write_samples_skipped_total\{reason="stale_marker"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
   }, 120_000);
+});
+
+describe('the gateway role', () => {
+  it('takes POST /api/v1/write on its HTTP listener and publishes the values to JetStream as batches', async () => {
+    const nats = await startNatsServer();
+    const gwDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-rw-gw-'));
+    const config = parseConfig('gateway', { STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', DATA_DIR: gwDir, NATS_URL: nats.url, NATS_STREAM: 'HGRW', NATS_PARTITIONS: '1', FLUSH_INTERVAL_MS: '100', LOG_LEVEL: 'silent' });
+    const gateway = await startGatewayRole(config, pino({ level: 'silent' }));
+    const nc = await connect({ servers: nats.url });
+    try {
+      const t = Date.UTC(2026, 10, 22, 21, 30);
+      const labels = (o: Record<string, string>) => Object.entries(o).map(([name, value]) => ({ name, value }));
+      const scrape = (at: number, count: number, sum: number, le1: number) =>
+        snappy.compressSync(
+          Buffer.from(
+            encodeWriteRequestV1({
+              timeseries: [
+                { labels: labels({ __name__: 'queue_depth', job: 'api' }), samples: [{ value: 3 + count, timestamp: at }] },
+                { labels: labels({ __name__: 'rpc_seconds_bucket', le: '1', job: 'api' }), samples: [{ value: le1, timestamp: at }] },
+                { labels: labels({ __name__: 'rpc_seconds_bucket', le: '+Inf', job: 'api' }), samples: [{ value: count, timestamp: at }] },
+                { labels: labels({ __name__: 'rpc_seconds_sum', job: 'api' }), samples: [{ value: sum, timestamp: at }] },
+                { labels: labels({ __name__: 'rpc_seconds_count', job: 'api' }), samples: [{ value: count, timestamp: at }] },
+              ],
+            }),
+          ),
+        );
+      const post = (body: Buffer) =>
+        fetch(`http://127.0.0.1:${gateway.httpPort}/api/v1/write`, { method: 'POST', body, headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy' } });
+      // the publisher connects in the background: a request before that goes to the spool, and is published from it
+      expect((await post(scrape(t, 2, 1.5, 1))).status).toBe(204);
+      expect((await post(scrape(t + 15_000, 5, 4.5, 3))).status).toBe(204);
+
+      const jsm = await jetstreamManager(nc);
+      const series = await eventually(async () => {
+        const info = await jsm.streams.info('HGRW').catch(() => undefined);
+        if (info === undefined || info.state.messages === 0) return undefined;
+        const all = [];
+        for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+          const message = await jsm.streams.getMessage('HGRW', { seq });
+          if (message !== null) all.push(...decodeBatch(message.data).series);
+        }
+        return all.some((s) => s.histogram === true) ? all : undefined;
+      }, 'the remote-written values on the JetStream stream', WAIT_MS);
+      const depthValues = series.filter((s) => s.name === 'queue_depth').flatMap((s) => Array.from(s.values));
+      expect(depthValues).toEqual([5, 8]);
+      const increments = series.filter((s) => s.histogram === true).flatMap((s) => histogramsOf(s.values));
+      expect(increments.map((h) => ({ count: h.count, sum: h.sum, upperBounds: Array.from(h.upperBounds), counts: Array.from(h.counts) }))).toEqual([{ count: 3, sum: 3, upperBounds: [1, Infinity], counts: [2, 3] }]);
+      expect(series.find((s) => s.histogram === true)).toMatchObject({ name: 'rpc_seconds', tags: 'job:api', type: 'h', hourSec: hourOf(t) });
+    } finally {
+      await nc.close();
+      await gateway.close();
+      await nats.dispose();
+      fs.rmSync(gwDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
