@@ -3,7 +3,7 @@
  * values by series (name, tags, type, hour) and hands a batch on by size or time; this codec
  * turns it into one binary message that the in-process bus and NATS JetStream carry alike.
  */
-import { TYPE_BY_CODE, TYPE_CODE, type MetricType } from '../core/index.js';
+import { TYPE_BY_CODE, TYPE_CODE, type HistogramIncrements, type MetricType } from '../core/index.js';
 
 /** The values of one series in one batch, in arrival order. */
 export interface SeriesBatch {
@@ -20,6 +20,40 @@ export interface SeriesBatch {
   readonly deltas: ArrayLike<number> | null;
   /** Sets: the members; values is empty then. */
   readonly members: readonly string[] | null;
+  /**
+   * True: `values` holds classic histogram increments from remote write (SPEC §3.2), laid out by
+   * appendHistogram, not samples. Absent or false in batches from before it existed.
+   */
+  readonly histogram?: boolean;
+}
+
+/**
+ * Appends one histogram increment to a histogram series' values: count, sum, k, the k `le`
+ * bounds, the k cumulative count increases. Plain floats, so the codec carries them unchanged.
+ */
+export function appendHistogram(values: number[], increments: HistogramIncrements): void {
+  const k = increments.upperBounds.length;
+  values.push(increments.count, increments.sum, k);
+  for (let i = 0; i < k; i++) values.push(increments.upperBounds[i]);
+  for (let i = 0; i < k; i++) values.push(increments.counts[i]);
+}
+
+/** Floats appendHistogram uses for an increment of `bounds` buckets (for the batch size trigger). */
+export const histogramFloats = (bounds: number) => 3 + 2 * bounds;
+
+/** The increments of a histogram series' values, in order; BatchDecodeError when they do not add up. */
+export function histogramsOf(values: ArrayLike<number>): HistogramIncrements[] {
+  const floats = values instanceof Float64Array ? values : Float64Array.from(values);
+  const out: HistogramIncrements[] = [];
+  let o = 0;
+  while (o < floats.length) {
+    if (o + 3 > floats.length) throw new BatchDecodeError('histogram increment truncated');
+    const k = floats[o + 2];
+    if (!Number.isSafeInteger(k) || k < 0 || o + 3 + 2 * k > floats.length) throw new BatchDecodeError(`histogram increment with ${k} bounds does not fit its series`);
+    out.push({ count: floats[o], sum: floats[o + 1], upperBounds: floats.subarray(o + 3, o + 3 + k), counts: floats.subarray(o + 3 + k, o + 3 + 2 * k) });
+    o += 3 + 2 * k;
+  }
+  return out;
 }
 
 /** Wire form of a name or tag set, cached on the builder's series so each batch skips encoding it. */
@@ -30,7 +64,7 @@ export interface EncodedNames {
 
 //// Little-endian, 8-byte aligned so value arrays decode as Float64Array views without copying.
 //   header:  u32 magic 'HGB1' | u32 series count | f64 created (Unix ms)
-//   series:  u8 type | u8 flags (1 weights, 2 deltas) | u16 0 | u32 hourSec | u32 n
+//   series:  u8 type | u8 flags (1 weights, 2 deltas, 4 histogram) | u16 0 | u32 hourSec | u32 n
 //            | u16 name bytes | u16 tags bytes | name | tags | pad8
 //            | f64 values[n] | f64 weights[n]? | u8 deltas[n]? pad8
 //            | sets instead of values: n x (u32 bytes | utf8) | pad8
@@ -38,6 +72,8 @@ export interface EncodedNames {
 const MAGIC = 0x31424748;
 const FLAG_WEIGHTS = 1;
 const FLAG_DELTAS = 2;
+/** Added with remote write: older batches never set it, so they decode as before. */
+const FLAG_HISTOGRAM = 4;
 const pad8 = (n: number) => (n + 7) & ~7;
 
 export interface DecodedBatch {
@@ -76,7 +112,7 @@ export function encodeBatch(series: readonly (SeriesBatch & EncodedNames)[], cre
     const s = series[i];
     const n = s.members !== null ? s.members.length : s.values.length;
     view.setUint8(o, TYPE_CODE[s.type]);
-    view.setUint8(o + 1, (s.weights !== null ? FLAG_WEIGHTS : 0) | (s.deltas !== null ? FLAG_DELTAS : 0));
+    view.setUint8(o + 1, (s.weights !== null ? FLAG_WEIGHTS : 0) | (s.deltas !== null ? FLAG_DELTAS : 0) | (s.histogram === true ? FLAG_HISTOGRAM : 0));
     view.setUint32(o + 4, s.hourSec, true);
     view.setUint32(o + 8, n, true);
     view.setUint16(o + 12, nameBytes[i], true);
@@ -165,6 +201,11 @@ export function decodeBatch(input: Uint8Array): DecodedBatch {
       need(o, n);
       deltas = new Uint8Array(bytes.buffer, bytes.byteOffset + o, n);
       o += pad8(n);
+    }
+    if (flags & FLAG_HISTOGRAM) {
+      histogramsOf(values); // checks the layout now: a bad batch fails here, whole, not half-applied
+      series.push({ type, name, tags, hourSec, values, weights: null, deltas: null, members: null, histogram: true });
+      continue;
     }
     series.push({ type, name, tags, hourSec, values, weights, deltas, members: null });
   }

@@ -21,6 +21,11 @@ export interface BatchPublisher {
    * (an HTTP Idempotency-Key) are counted once.
    */
   publishDurable(series: readonly SeriesBatch[], values: number, id: string | undefined): Promise<void>;
+  /**
+   * False when a batch published now would be dropped (the bus is full or down). Remote write asks
+   * before taking a request, so it can answer 503 and let the sender retry instead of losing it.
+   */
+  accepting?(): boolean;
 }
 
 /** The bus cannot take a batch now (full, down, spool full, not written in time): the caller may retry. */

@@ -95,6 +95,10 @@ export class InProcessBus implements BatchPublisher {
     this.delivery.deliver(idempotencyKey === undefined ? batch : { ...batch, idempotencyKey });
   }
 
+  accepting(): boolean {
+    return this.down === undefined && this.pending < MAX_PENDING_BATCHES;
+  }
+
   /** The rollup took a batch off the bus. */
   taken(): void {
     this.pending--;

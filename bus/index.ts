@@ -3,7 +3,7 @@
  * source contracts, the in-process bus of the embedded default, and the JetStream adapters
  * (streams, publisher with its disk spool, partition consumer).
  */
-export { BatchDecodeError, decodeBatch, encodeBatch, type DecodedBatch, type EncodedNames, type SeriesBatch } from './batch-codec.js';
+export { BatchDecodeError, appendHistogram, decodeBatch, encodeBatch, histogramFloats, histogramsOf, type DecodedBatch, type EncodedNames, type SeriesBatch } from './batch-codec.js';
 export { BusUnavailableError, type BatchPublisher, type BatchSource, type BusMessage } from './contract.js';
 export { InProcessBus, MAX_PENDING_BATCHES, QueueSource, type InProcessBatch, type InProcessDelivery } from './in-process-bus.js';
 export { JetStreamPublisher, type JetStreamPublisherOptions } from './jetstream-publisher.js';

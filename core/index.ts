@@ -3,6 +3,7 @@
  * other folder of Hourglass. The pipeline (gateway -> bus -> rollup -> store -> query) and the
  * wiring (runtime/) import it.
  */
+export { BUCKET_HISTOGRAM_MARKER, BucketHistogram, BucketHistogramDecodeError, MAX_BUCKET_BOUNDS, bucketQuantile, isBucketHistogram, type HistogramIncrements } from './bucket-histogram.js';
 export { ManualClock, systemClock, type Clock } from './clock.js';
 export { DISTINCT_RELATIVE_ERROR, DistinctCounter } from './distinct-counter.js';
 export { MS_PER_HOUR, SECONDS_PER_DAY, SECONDS_PER_HOUR, hourEndMs, hourOfMs, hourStartSec } from './hours.js';

@@ -24,6 +24,13 @@ export const PROBLEMS = {
   HG_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type or encoding' },
   HG_STORE_UNAVAILABLE: { status: 503, title: 'Store unavailable' },
   HG_INTERNAL: { status: 500, title: 'Internal error' },
+  // POST /api/v1/write (SPEC §3.2, gateway/remote-write/): codes of their own, so a sender's
+  // operator can tell a refused remote write from another endpoint's answer.
+  HG_RW_UNDECODABLE: { status: 400, title: 'Undecodable remote write request' },
+  HG_RW_TOO_LARGE: { status: 413, title: 'Remote write request too large' },
+  HG_RW_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported remote write media type or encoding' },
+  HG_RW_UNAVAILABLE: { status: 503, title: 'Cannot take data now' },
+  HG_RW_INTERNAL: { status: 500, title: 'Internal error' },
 } as const;
 
 export type ProblemCode = keyof typeof PROBLEMS;
@@ -58,7 +65,8 @@ export const RETRY_AFTER_SEC = 5;
 
 /** Answers a problem as application/problem+json, with the headers its status calls for. */
 export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
-  if (p.status === 503) reply.header('retry-after', String(RETRY_AFTER_SEC));
+  // an endpoint may have set its own Retry-After (remote write's is configurable)
+  if (p.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(RETRY_AFTER_SEC));
   if (p.status === 405 && !reply.hasHeader('allow')) reply.header('allow', 'GET, HEAD');
   return reply.code(p.status).type('application/problem+json').send(p);
 }

@@ -2,8 +2,8 @@
  * The batch builder: collects the gateway's parsed values into per-series buffers and hands
  * them over as one batch (bus/batch-codec.ts describes the batch) by size or time.
  */
-import type { EncodedNames, SeriesBatch } from '../bus/index.js';
-import type { MetricType } from '../core/index.js';
+import { appendHistogram, histogramFloats, type EncodedNames, type SeriesBatch } from '../bus/index.js';
+import type { HistogramIncrements, MetricType } from '../core/index.js';
 import type { SampleSink } from './line-parser.js';
 
 /**
@@ -27,6 +27,8 @@ class SeriesBuffer {
     readonly name: string,
     readonly tags: string,
     readonly hourSec: number,
+    /** Values hold remote write histogram increments (bus/batch-codec.ts appendHistogram). */
+    readonly histogram: boolean,
   ) {
     this.nameBytes = Buffer.from(name, 'utf8');
     this.tagsBytes = Buffer.from(tags, 'utf8');
@@ -45,7 +47,7 @@ export class BatchBuilder implements SampleSink {
   size = 0;
 
   sample(name: string, tags: string, type: MetricType, value: number, weight: number, delta: boolean, hourSec: number): void {
-    const s = this.lookup(name, tags, type, hourSec);
+    const s = this.lookup(name, tags, type, hourSec, false);
     if (weight !== 1 && s.weights === null) s.weights = new Array<number>(s.values.length).fill(1);
     if (delta && s.deltas === null) s.deltas = new Array<number>(s.values.length).fill(0);
     s.values.push(value);
@@ -55,15 +57,25 @@ export class BatchBuilder implements SampleSink {
   }
 
   member(name: string, tags: string, member: string, hourSec: number): void {
-    const s = this.lookup(name, tags, 's', hourSec);
+    const s = this.lookup(name, tags, 's', hourSec, false);
     (s.members ??= []).push(member);
     this.size++;
+  }
+
+  /**
+   * A classic histogram's increments from remote write: a series of type `h` of its own (beside
+   * any StatsD `h` samples of the same name), counted in `size` by the floats it takes.
+   */
+  histogram(name: string, tags: string, hourSec: number, increments: HistogramIncrements): void {
+    const s = this.lookup(name, tags, 'h', hourSec, true);
+    appendHistogram(s.values, increments);
+    this.size += histogramFloats(increments.upperBounds.length);
   }
 
   /** The series that received values since the last take, in first-seen order. */
   take(): (SeriesBatch & EncodedNames)[] {
     const taken = this.touched.map((s) => {
-      const out = { type: s.type, name: s.name, tags: s.tags, hourSec: s.hourSec, values: s.values, weights: s.weights, deltas: s.deltas, members: s.members, nameBytes: s.nameBytes, tagsBytes: s.tagsBytes };
+      const out = { type: s.type, name: s.name, tags: s.tags, hourSec: s.hourSec, values: s.values, weights: s.weights, deltas: s.deltas, members: s.members, histogram: s.histogram, nameBytes: s.nameBytes, tagsBytes: s.tagsBytes };
       s.values = [];
       s.weights = null;
       s.deltas = null;
@@ -77,12 +89,12 @@ export class BatchBuilder implements SampleSink {
     return taken;
   }
 
-  private lookup(name: string, tags: string, type: MetricType, hourSec: number): SeriesBuffer {
+  private lookup(name: string, tags: string, type: MetricType, hourSec: number, histogram: boolean): SeriesBuffer {
     const head = this.byName.get(name) ?? null;
     let s = head;
-    while (s !== null && !(s.type === type && s.hourSec === hourSec && s.tags === tags)) s = s.next;
+    while (s !== null && !(s.type === type && s.hourSec === hourSec && s.tags === tags && s.histogram === histogram)) s = s.next;
     if (s === null) {
-      s = new SeriesBuffer(type, name, tags, hourSec);
+      s = new SeriesBuffer(type, name, tags, hourSec, histogram);
       s.next = head;
       this.byName.set(name, s);
     }

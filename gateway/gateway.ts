@@ -16,6 +16,7 @@ import { BatchBuilder } from './batch-builder.js';
 import { LineParser, type RejectSink, type SampleSink } from './line-parser.js';
 import type { GatewayMetrics } from './metrics.js';
 import { REJECT_REASONS, type RejectReason } from './reject-reasons.js';
+import type { RemoteWriteSink } from './remote-write/index.js';
 
 export interface GatewayOptions {
   readonly address: { readonly host: string; readonly port: number };
@@ -88,6 +89,7 @@ export class Gateway {
   // hour of receipt, recomputed only when the clock leaves the cached hour
   private hourStartMs = 0;
   private hourSec = 0;
+  private closed = false;
 
   constructor(private readonly options: GatewayOptions) {
     const log = new RateLimitedLog(options.logger, () => options.clock.nowMs());
@@ -166,8 +168,35 @@ export class Gateway {
     }
   }
 
+  /**
+   * Where values from outside the sockets go (`POST /api/v1/write`): into the same batch as the
+   * StatsD lines, with the same size trigger and flush timer, so they reach the bus and the rollup
+   * exactly as UDP does. Straight into the batch builder, not through the line parser: what is
+   * teed off the parser (the Prometheus exposition, SPEC §6) must not see remote-written data.
+   * Refuses (false) once the gateway is closing or while the bus cannot take a batch.
+   */
+  sink(): RemoteWriteSink {
+    const accepting = () => !this.closed && this.options.publisher.accepting?.() !== false;
+    return {
+      accepting,
+      sample: (name, tags, type, value, weight, delta, hourSec) => {
+        if (this.closed) return false;
+        this.batch.sample(name, tags, type, value, weight, delta, hourSec);
+        if (this.batch.size >= this.options.maxBatchLines) this.flush(false);
+        return true;
+      },
+      histogram: (name, tags, hourSec, increments) => {
+        if (this.closed) return false;
+        this.batch.histogram(name, tags, hourSec, increments);
+        if (this.batch.size >= this.options.maxBatchLines) this.flush(false);
+        return true;
+      },
+    };
+  }
+
   /** Stops listening (a TCP client then sees a refused connection), then hands the last batch on. */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
     for (const socket of this.connections) socket.end();
     await Promise.all([

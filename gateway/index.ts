@@ -1,5 +1,6 @@
 /**
- * gateway/: StatsD in (UDP and TCP listeners, the line parser, the batch builder) and out to a
+ * gateway/: StatsD in (UDP and TCP listeners, the line parser, the batch builder) and Prometheus
+ * remote write in (remote-write/, fed into the same batches through Gateway.sink()), out to a
  * bus publisher.
  */
 export { BatchBuilder } from './batch-builder.js';
@@ -28,3 +29,5 @@ export {
   type MappingRule,
   type RunningExpositionServer,
 } from './exposition/index.js';
+export { createRemoteWriteMetrics, type RemoteWriteMetrics } from './metrics.js';
+export { REMOTE_WRITE_PATH, RemoteWriteError, SinkUnavailableError, registerRemoteWrite, type HistogramIncrements, type RemoteWriteOptions, type RemoteWriteSink } from './remote-write/index.js';

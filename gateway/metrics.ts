@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { DURATION_BUCKETS_SECONDS } from '../core/index.js';
 import { REJECT_REASONS } from './reject-reasons.js';
+import { SAMPLE_KINDS, SKIP_REASONS } from './remote-write/converter.js';
 
 export const TRANSPORTS = ['udp', 'tcp', 'http'] as const;
 /** The answers of POST /ingest (SPEC §3.1), the bounded `status` label. */
@@ -34,6 +35,35 @@ export function createGatewayMetrics(registry: Registry) {
 }
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+/** The statuses `POST /api/v1/write` answers; anything else is counted as `other`. */
+export const REMOTE_WRITE_STATUSES = ['204', '400', '413', '415', '500', '503'] as const;
+
+/** Telemetry of `POST /api/v1/write` (gateway/remote-write/plugin.ts). */
+export function createRemoteWriteMetrics(registry: Registry, seriesInMemory: () => number) {
+  const registers = [registry];
+  const metrics = {
+    requests: new Counter({ name: 'hourglass_remote_write_requests_total', help: 'Remote write requests, by HTTP status answered', labelNames: ['status'] as const, registers }),
+    samplesReceived: new Counter({ name: 'hourglass_remote_write_samples_received_total', help: 'Remote write samples received, by the kind of series they belong to', labelNames: ['kind'] as const, registers }),
+    samplesSkipped: new Counter({ name: 'hourglass_remote_write_samples_skipped_total', help: 'Remote write samples not turned into values, by reason', labelNames: ['reason'] as const, registers }),
+    familiesEvicted: new Counter({ name: 'hourglass_remote_write_metadata_evicted_total', help: 'Metric family types from 1.0 metadata pushed out by the bound', registers }),
+    seriesEvicted: new Counter({ name: 'hourglass_remote_write_series_evicted_total', help: 'Per-series remote write state pushed out by the bound (the next sample of that series is a new baseline)', registers }),
+    seriesInMemory: new Gauge({
+      name: 'hourglass_remote_write_series_in_memory',
+      help: 'Series whose remote write state (last timestamp, counter baseline) is held',
+      registers,
+      collect() {
+        this.set(seriesInMemory());
+      },
+    }),
+  };
+  for (const status of [...REMOTE_WRITE_STATUSES, 'other']) metrics.requests.inc({ status }, 0);
+  for (const kind of SAMPLE_KINDS) metrics.samplesReceived.inc({ kind }, 0);
+  for (const reason of SKIP_REASONS) metrics.samplesSkipped.inc({ reason }, 0);
+  return metrics;
+}
+
+export type RemoteWriteMetrics = ReturnType<typeof createRemoteWriteMetrics>;
 
 /**
  * Kernel drops of this process's UDP sockets: the last column of /proc/net/udp{,6} for the

@@ -3,7 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { ManualClock, PROBLEMS, exactQuantile, problem, type ProblemCode } from '../core/index.js';
+import { ManualClock, PROBLEMS, bucketQuantile, exactQuantile, problem, type ProblemCode } from '../core/index.js';
+import { decodeBatch, encodeBatch } from '../bus/index.js';
+import { BatchBuilder } from '../gateway/index.js';
 import { Rollup, SeriesBudget } from '../rollup/index.js';
 import { SqliteReader, SqliteStore, StoreUnavailableError, openDatabase, type RollupReader } from '../store/index.js';
 import { batchOf } from '../test-support/batches.js';
@@ -17,6 +19,7 @@ let reader: SqliteReader;
 let app: ReturnType<typeof buildQueryApp>;
 const registry = new Registry();
 const TIMER_VALUES = [118, 120.5, 99, 300, 118, 42, 77.25, 150];
+const HISTOGRAM_BOUNDS = [1, 2, 4, Infinity];
 
 /** Feeds StatsD text through the real parser, batch and rollup into a real SQLite store. */
 async function ingest(store: SqliteStore, text: string, hourSec = HOUR_21): Promise<void> {
@@ -34,6 +37,15 @@ beforeAll(async () => {
   const store = new SqliteStore(openDatabase(dir));
   await ingest(store, TIMER_VALUES.map((v, i) => `api.checkout:${v}|ms|#route:${i % 2 ? 'pay' : 'cart'},env:prod`).join('\n'));
   await ingest(store, 'mixed:1|c\nmixed:5|ms\nusers:alice|s\nusers:bob|s\nusers:alice|s\nodd/key with space:7|ms\nq:1|ms');
+  // remote-written classic histograms, as Gateway.sink() hands them to the batch builder
+  const b = new BatchBuilder();
+  b.histogram('rpc_seconds', 'svc:x', HOUR_21, { upperBounds: HISTOGRAM_BOUNDS, counts: [2, 6, 8, 10], count: 10, sum: 21 });
+  b.histogram('rpc_seconds', 'svc:y', HOUR_21, { upperBounds: HISTOGRAM_BOUNDS, counts: [1, 1, 1, 2], count: 2, sum: 9 });
+  b.histogram('halfhist', 'svc:x', HOUR_21, { upperBounds: [1, Infinity], counts: [1, 1], count: 1, sum: 1 });
+  b.sample('halfhist', 'svc:y', 'h', 3, 1, false, HOUR_21);
+  const rollup = new Rollup({ store, writer: 'embedded', clock, budget: new SeriesBudget(100_000) });
+  await rollup.apply(decodeBatch(encodeBatch(b.take(), 0)));
+  await rollup.flush();
   await store.close();
   reader = new SqliteReader(openDatabase(dir));
   app = build(reader, registry);
@@ -111,6 +123,30 @@ describe('GET /<key>/<stat_type>/<date>/<hour>', () => {
     expect(res.json().detail).toMatch(/c, ms|ms, c/);
     expect((await get('/mixed/sum/2026-11-22/21?type=ms')).json().value).toBe(5);
     expect((await get('/mixed/sum/2026-11-22/21?type=c')).json().value).toBe(1);
+  });
+
+  it('a remote-written histogram: exact count, sum, average; quantiles from its buckets, exact false', async () => {
+    expect((await get('/rpc_seconds/count/2026-11-22/21')).json()).toMatchObject({ value: 12, count: 12, exact: true });
+    expect((await get('/rpc_seconds/sum/2026-11-22/21')).json()).toMatchObject({ value: 30, exact: true });
+    expect((await get('/rpc_seconds/average/2026-11-22/21?tag=svc:x')).json()).toMatchObject({ value: 2.1, count: 10, exact: true });
+    // both tag sets' buckets add up: cumulative 3, 7, 9, 12
+    const median = (await get('/rpc_seconds/median/2026-11-22/21')).json();
+    expect(median).toEqual({ key: 'rpc_seconds', stat: 'median', date: '2026-11-22', hour: 21, value: bucketQuantile(0.5, HISTOGRAM_BOUNDS, [3, 7, 9, 12]), count: 12, exact: false, complete: false });
+    expect(median.value).toBeCloseTo(1 + (6 - 3) / 4, 12);
+    expect((await get('/rpc_seconds/p99/2026-11-22/21?tag=svc:x&type=h')).json()).toMatchObject({ value: 4, exact: false });
+  });
+
+  it('a remote-written histogram has no min or max, and does not mix with samples', async () => {
+    for (const stat of ['min', 'max']) {
+      const res = await get(`/rpc_seconds/${stat}/2026-11-22/21`);
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'HG_STAT_NOT_APPLICABLE', detail: expect.stringMatching(/remote write.*count, sum, average, median/) });
+    }
+    const mixed = await get('/halfhist/median/2026-11-22/21');
+    expect(mixed.statusCode).toBe(409);
+    expect(mixed.json().detail).toMatch(/\?tag=/);
+    expect((await get('/halfhist/median/2026-11-22/21?tag=svc:y')).json()).toMatchObject({ value: 3, exact: true });
+    expect((await get('/halfhist/median/2026-11-22/21?tag=svc:x')).json()).toMatchObject({ value: 0.5, exact: false });
   });
 
   it('HEAD answers like GET, without a body', async () => {

@@ -12,7 +12,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { METRIC_TYPES, RETRY_AFTER_SEC, SECONDS_PER_DAY, SECONDS_PER_HOUR, fail, hourEndMs, installProblemHandlers, problem, sendProblem, type Clock, type MetricType } from '../core/index.js';
 import { StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow } from '../store/index.js';
 import type { QueryMetrics } from './metrics.js';
-import { FAMILY_OF, STATS, computeStatistic, isQuantile, rowsAreExact, type Stat } from './statistics.js';
+import { BUCKET_UNKNOWN_STATS, FAMILY_OF, STATS, computeStatistic, isBucketRow, isQuantile, rowsAreExact, type Stat } from './statistics.js';
 import { registerWebPage } from './web/index.js';
 
 export interface QueryAppOptions {

@@ -2,7 +2,7 @@
  * From stored rows to one statistic (SPEC §4). Pure: the caller fetches rows and, when the
  * answer can be exact, their raw chunks.
  */
-import { DISTINCT_RELATIVE_ERROR, DistinctCounter, RELATIVE_ACCURACY, Sketch, exactQuantile, type MetricType } from '../core/index.js';
+import { BucketHistogram, DISTINCT_RELATIVE_ERROR, DistinctCounter, RELATIVE_ACCURACY, Sketch, exactQuantile, isBucketHistogram, type MetricType } from '../core/index.js';
 import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow } from '../store/index.js';
 
 export const STATS = ['average', 'min', 'max', 'median', 'count', 'sum', 'p90', 'p95', 'p99'] as const;
@@ -22,8 +22,15 @@ export interface Statistic {
   readonly relativeError?: number;
 }
 
+/** A remote-written classic histogram's row: bucket counts in place of the sketch (SPEC §3.2). */
+export const isBucketRow = (row: RollupRow) => row.type !== 's' && isBucketHistogram(row.sketch);
+
+/** Stats a bucketed histogram cannot answer: its buckets bound no observation from below or above. */
+export const BUCKET_UNKNOWN_STATS: readonly Stat[] = ['min', 'max'];
+
 /** True when the raw chunks of these rows hold every value, so quantiles can be exact. */
 export function rowsAreExact(rows: readonly RollupRow[]): boolean {
+  if (rows.some(isBucketRow)) return false;
   let n = 0;
   for (const r of rows) n += r.n;
   return n <= EXACT_SAMPLE_LIMIT;
@@ -31,7 +38,8 @@ export function rowsAreExact(rows: readonly RollupRow[]): boolean {
 
 /**
  * The statistic over rows of one family (all tag sets and writers of a name-hour that the
- * query selected). `chunks` must be given for a quantile (or a set count) when rowsAreExact.
+ * query selected); bucketed histogram rows only with each other, and not for min or max (the
+ * caller refuses those). `chunks` must be given for a quantile (or a set count) when rowsAreExact.
  */
 export function computeStatistic(stat: Stat, rows: readonly RollupRow[], chunks: readonly RawChunk[] | null): Statistic {
   let count = 0;
@@ -71,6 +79,13 @@ export function computeStatistic(stat: Stat, rows: readonly RollupRow[], chunks:
       }
     }
     return { value: exactQuantile(values, weights, q), count, exact: true };
+  }
+  if (isBucketRow(rows[0])) {
+    // Estimated as PromQL's histogram_quantile does (core/bucket-histogram.ts); no relative bound
+    // can be given: the error depends on the bucket widths the application chose.
+    const buckets = new BucketHistogram();
+    for (const r of rows) buckets.merge(BucketHistogram.decode(r.sketch));
+    return { value: buckets.quantile(q), count, exact: false };
   }
   const merged = new Sketch();
   for (const r of rows) merged.merge(Sketch.decode(r.sketch));

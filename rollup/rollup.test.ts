@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DISTINCT_RELATIVE_ERROR, ManualClock, RELATIVE_ACCURACY, exactQuantile } from '../core/index.js';
+import { DISTINCT_RELATIVE_ERROR, ManualClock, RELATIVE_ACCURACY, bucketQuantile, exactQuantile, isBucketHistogram, type HistogramIncrements } from '../core/index.js';
+import { decodeBatch, encodeBatch } from '../bus/index.js';
+import { BatchBuilder } from '../gateway/index.js';
 import { computeStatistic, rowsAreExact, type Stat } from '../query/index.js';
 import { EXACT_SAMPLE_LIMIT, SqliteStore, StoreRejectedError, openDatabase, type RawChunk, type RollupRow } from '../store/index.js';
 import { batchOf as linesToBatch } from '../test-support/batches.js';
@@ -240,5 +242,45 @@ describe('points the store refuses for good', () => {
     await rollup.apply(batchOf('good.a:10|ms'), 8);
     expect((await rollup.flush()).rejected).toEqual([]);
     expect((await stat('good.a', 'sum'))?.value).toBe(11);
+  });
+});
+
+describe('remote-written classic histograms (SPEC §3.2)', () => {
+  /** Increments through the real batch builder and codec, as Gateway.sink() sends them. */
+  const histogramBatch = (...increments: HistogramIncrements[]) => {
+    const b = new BatchBuilder();
+    for (const inc of increments) b.histogram('rpc_seconds', 'svc:x', H21, inc);
+    return decodeBatch(encodeBatch(b.take(), 0));
+  };
+  const bounds = [0.1, 0.5, 1, Infinity];
+
+  it('keeps count and sum exact and estimates quantiles from the summed buckets, across a restart', async () => {
+    let rollup = newRollup();
+    await rollup.apply(histogramBatch({ upperBounds: bounds, counts: [1, 3, 4, 4], count: 4, sum: 1.9 }));
+    await rollup.flush();
+    const [row] = await store.rows('rpc_seconds', H21);
+    expect(isBucketHistogram(row.sketch)).toBe(true);
+    // a new rollup (a restart) continues from the stored row's buckets
+    rollup = newRollup();
+    await rollup.apply(histogramBatch({ upperBounds: bounds, counts: [0, 2, 2, 3], count: 3, sum: 2.6 }, { upperBounds: [Infinity], counts: [0], count: 0, sum: 0 }));
+    await rollup.flush();
+    expect(await stat('rpc_seconds', 'count')).toEqual({ value: 7, count: 7, exact: true });
+    expect((await stat('rpc_seconds', 'sum'))?.value).toBeCloseTo(4.5, 12);
+    const cumulative = [1, 5, 6, 7];
+    for (const [s, q] of [['median', 0.5], ['p90', 0.9], ['p99', 0.99]] as const) {
+      expect(await stat('rpc_seconds', s)).toEqual({ value: bucketQuantile(q, bounds, cumulative), count: 7, exact: false });
+    }
+    expect((await stat('rpc_seconds', 'median'))?.value).toBeCloseTo(0.1 + (0.4 * (3.5 - 1)) / 4, 12);
+  });
+
+  it('a StatsD h value sent to the same series-hour lands in the buckets too', async () => {
+    const rollup = newRollup();
+    await rollup.apply(histogramBatch({ upperBounds: [1, Infinity], counts: [1, 1], count: 1, sum: 0.5 }));
+    await rollup.apply(batchOf('rpc_seconds:3|h|#svc:x'));
+    await rollup.flush();
+    expect(await stat('rpc_seconds', 'count')).toMatchObject({ value: 2, exact: true });
+    expect((await stat('rpc_seconds', 'sum'))?.value).toBe(3.5);
+    // cumulative 1, 2: the p99 is in +Inf, answered by the highest finite bound
+    expect((await stat('rpc_seconds', 'p99'))?.value).toBe(1);
   });
 });

@@ -7,7 +7,7 @@
  * half a batch.
  */
 import { SECONDS_PER_HOUR, type Clock } from '../core/index.js';
-import type { DecodedBatch, SeriesBatch } from '../bus/index.js';
+import { histogramsOf, type DecodedBatch, type SeriesBatch } from '../bus/index.js';
 import { EXACT_SAMPLE_LIMIT, StoreRejectedError, type RawChunk, type RollupRow, type RollupStore, type SeriesKey } from '../store/index.js';
 import type { SeriesBudget, SeriesRefusalReason } from './series-budget.js';
 import { SeriesState } from './series-state.js';
@@ -119,6 +119,12 @@ export class Rollup {
       this.valuesApplied += members.length;
       // a set with no new member is not dirty; keep the dirty list exact
       if (!state.dirty) this.dirty.pop();
+      return;
+    }
+    if (series.histogram === true) {
+      const increments = histogramsOf(values);
+      for (const inc of increments) state.addHistogram(inc);
+      this.valuesApplied += increments.length;
       return;
     }
     if (state.type === 'g') {

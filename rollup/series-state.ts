@@ -5,8 +5,12 @@
  *
  * Memory grows with series, not samples: past the limit only the sketch grows, and it is bounded
  * in buckets (see sketch.ts).
+ *
+ * A remote-written classic histogram (SPEC §3.2) keeps, instead of the sketch, its cumulative
+ * bucket counts (core/bucket-histogram.ts): count and sum stay exact, min and max are unknown,
+ * quantiles are estimated from the buckets. The store row carries them in its sketch bytes.
  */
-import { DistinctCounter, Sketch, type MetricType } from '../core/index.js';
+import { BucketHistogram, DistinctCounter, Sketch, isBucketHistogram, type HistogramIncrements, type MetricType } from '../core/index.js';
 import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow, type SeriesKey } from '../store/index.js';
 
 export class SeriesState implements SeriesKey {
@@ -26,6 +30,8 @@ export class SeriesState implements SeriesKey {
   distinct: DistinctCounter | null = null;
   /** A set past the exact limit got members since its count was last estimated. */
   private estimateStale = false;
+  /** Remote-written histograms: cumulative counts by `le` bound, in place of the sketch. */
+  buckets: BucketHistogram | null = null;
   private pendingValues: number[] = [];
   private pendingWeights: number[] | null = null;
   private pendingMembers: string[] = [];
@@ -55,6 +61,8 @@ export class SeriesState implements SeriesKey {
     if (this.type === 's') {
       this.distinct = new DistinctCounter(Uint8Array.from(row.sketch));
       this.members = row.n <= EXACT_SAMPLE_LIMIT ? new Set(members) : null;
+    } else if (isBucketHistogram(row.sketch)) {
+      this.buckets = BucketHistogram.decode(row.sketch);
     } else {
       this.sketch = Sketch.decode(row.sketch);
     }
@@ -68,6 +76,8 @@ export class SeriesState implements SeriesKey {
     if (value < this.min) this.min = value;
     if (value > this.max) this.max = value;
     this.sketch.add(value, weight);
+    // a StatsD `h` value sent to a remote-written histogram's series-hour lands in its buckets
+    this.buckets?.addValue(value, weight);
     if (this.n <= EXACT_SAMPLE_LIMIT) {
       this.pendingValues.push(value);
       if (weight !== 1 && this.pendingWeights === null) this.pendingWeights = new Array<number>(this.pendingValues.length - 1).fill(1);
@@ -85,6 +95,19 @@ export class SeriesState implements SeriesKey {
     const current = delta ? (Number.isNaN(this.last) ? 0 : this.last) + value : value;
     this.last = current;
     this.addValue(current, 1);
+  }
+
+  /**
+   * One remote write increment of a classic histogram: exact count and sum, bucket counts added.
+   * `n` counts increments (it decides nothing here: a bucketed row is never exact).
+   */
+  addHistogram(increments: HistogramIncrements): void {
+    this.buckets ??= new BucketHistogram();
+    this.buckets.add(increments.upperBounds, increments.counts);
+    this.count += increments.count;
+    this.sum += increments.sum;
+    this.n++;
+    this.dirty = true;
   }
 
   addMember(member: string): void {
@@ -128,7 +151,7 @@ export class SeriesState implements SeriesKey {
       min: this.min,
       max: this.max,
       last: this.last,
-      sketch: this.distinct !== null ? this.distinct.registers : this.sketch.encode(),
+      sketch: this.distinct !== null ? this.distinct.registers : this.buckets !== null ? this.buckets.encode() : this.sketch.encode(),
       chunks: this.chunks + (this.hasPending() ? 1 : 0),
       seq: this.seq,
       updatedMs,

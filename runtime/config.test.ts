@@ -22,12 +22,18 @@ describe('parseConfig', () => {
       statsdAddress: { host: '0.0.0.0', port: 8125 },
       httpAddress: { host: '0.0.0.0', port: 8080 },
       flushIntervalMs: 1000,
+      maxHttpBodyBytes: 4194304,
       natsUrl: undefined,
       influx: undefined,
       logLevel: 'info',
     });
     expect(c.dataDir).toMatch(/\/data$/);
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('reads MAX_HTTP_BODY_BYTES and refuses a bad one', () => {
+    expect(parseConfig('all', { MAX_HTTP_BODY_BYTES: '65536' }).maxHttpBodyBytes).toBe(65536);
+    expect(problemsOf('all', { MAX_HTTP_BODY_BYTES: '4MB' })).toEqual([expect.stringMatching(/^MAX_HTTP_BODY_BYTES=.*1024 to 1073741824/)]);
   });
 
   it('the exposition settings: defaults, off, a mapping file read and checked at start', () => {

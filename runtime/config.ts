@@ -29,6 +29,7 @@ export interface Config {
   readonly udpRecvBufferBytes: number;
   readonly maxLineBytes: number;
   readonly maxBatchLines: number;
+  /** Largest HTTP ingest body (remote write: compressed and decompressed). */
   readonly maxHttpBodyBytes: number;
   readonly natsUrl: string | undefined;
   readonly nats: NatsConfig | undefined;
@@ -92,7 +93,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'UDP_RECV_BUFFER_BYTES', flag: 'udp-recv-buffer-bytes', defaultValue: String(32 * 1024 * 1024), help: 'kernel receive buffer asked for the UDP socket (the kernel may cap it at net.core.rmem_max)' },
   { env: 'MAX_LINE_BYTES', flag: 'max-line-bytes', defaultValue: '8192', help: 'longest accepted StatsD line; a longer TCP line closes its connection' },
   { env: 'MAX_BATCH_LINES', flag: 'max-batch-lines', defaultValue: '20000', help: 'a gateway batch is handed on when it holds this many values, even before the flush interval' },
-  { env: 'MAX_HTTP_BODY_BYTES', flag: 'max-http-body-bytes', defaultValue: String(4 * 1024 * 1024), help: 'largest POST /ingest and /api/v1/write body, compressed and decompressed (413 beyond)' },
+  { env: 'MAX_HTTP_BODY_BYTES', flag: 'max-http-body-bytes', defaultValue: String(4 * 1024 * 1024), help: 'largest POST /ingest and /api/v1/write body, compressed and again decompressed (413 beyond)' },
   { env: 'NATS_URL', flag: 'nats-url', defaultValue: undefined, help: 'set: NATS JetStream bus; unset: in-process bus (all role only)' },
   { env: 'NATS_STREAM', flag: 'nats-stream', defaultValue: 'HOURGLASS', help: 'JetStream stream of the batches (created or updated at start)' },
   { env: 'NATS_PARTITIONS', flag: 'nats-partitions', defaultValue: '8', help: 'bus partitions (subjects <NATS_STREAM>.batches.<p>); each series has one, each partition one rollup writer' },
@@ -206,7 +207,8 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
   const udpRecvBufferBytes = integer('UDP_RECV_BUFFER_BYTES', 4096, 2 ** 31 - 1);
   const maxLineBytes = integer('MAX_LINE_BYTES', 64, 65_507);
   const maxBatchLines = integer('MAX_BATCH_LINES', 100, 1_000_000);
-  const maxHttpBodyBytes = integer('MAX_HTTP_BODY_BYTES', 1024, 1024 ** 3);
+  // a remote write body of a few series is a few hundred bytes; a 2**30 bound keeps one request's memory sane
+  const maxHttpBodyBytes = integer('MAX_HTTP_BODY_BYTES', 1024, 2 ** 30);
   const natsUrl = url('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:']);
   const natsPartitions = integer('NATS_PARTITIONS', 1, 1024);
   const natsMaxAgeSec = integer('NATS_MAX_AGE_SEC', 60, 10 * 365 * 24 * 3600);

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
 import { InProcessBus, QueueSource, countDrop, createBusMetrics, type BusMetrics, type InProcessBatch } from '../bus/index.js';
 import { systemClock, type Clock, type Logger } from '../core/index.js';
-import { Gateway, createGatewayMetrics, readUdpKernelDrops, registerIngestRoute } from '../gateway/index.js';
+import { Gateway, createGatewayMetrics, readUdpKernelDrops, registerIngestRoute, registerRemoteWrite } from '../gateway/index.js';
 import { buildQueryApp, createQueryMetrics } from '../query/index.js';
 import { Rollup, RollupDriver, RollupTelemetry, SeriesBudget, createRollupMetrics, type DriverEvents } from '../rollup/index.js';
 import { SqliteReader, SqliteStore, openDatabase } from '../store/index.js';
@@ -156,6 +156,8 @@ export async function startEmbedded(options: StartOptions): Promise<RunningHourg
     beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()),
     healthy: () => !closing && bus?.failure === undefined,
   });
+  // Prometheus remote write (SPEC §3.2) on the same listener, into the gateway's batches.
+  await registerRemoteWrite(app, { maxBodyBytes: config.maxHttpBodyBytes, sink: gateway.sink(), registry });
 
   let statsdPort: number;
   let httpPort: number;

@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JetStreamPublisher, Spool, connectNats, createBusMetrics, createNatsMetrics, ensureStreams } from '../bus/index.js';
 import { systemClock, type Clock, type Logger } from '../core/index.js';
-import { Gateway, createGatewayMetrics, readUdpKernelDrops, registerIngestRoute, type GatewayOptions } from '../gateway/index.js';
+import { Gateway, createGatewayMetrics, readUdpKernelDrops, registerIngestRoute, registerRemoteWrite, type GatewayOptions } from '../gateway/index.js';
 import type { Config, NatsConfig } from './config.js';
 import { expositionListener } from './exposition-listener.js';
 import { createProcessRegistry } from './metrics.js';
@@ -74,6 +74,8 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
   const ops = buildOpsApp({ registry, healthy: () => !closing, beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()) });
   // a retried request keeps its message ids, so the stream's duplicate window counts it once
   registerIngestRoute(ops, { gateway, metrics: gatewayMetrics, maxBodyBytes: config.maxHttpBodyBytes, clock, logger: log.child({ component: 'ingest' }) });
+  // Prometheus remote write (SPEC §3.2): into the same batches, published to JetStream like UDP.
+  await registerRemoteWrite(ops, { maxBodyBytes: config.maxHttpBodyBytes, sink: gateway.sink(), registry });
   const httpPort = await listen(ops, config.httpAddress);
   const prometheusPort = await prometheus.listen();
   logger.info({ statsd: `${config.statsdAddress.host}:${statsdPort}`, http: `${config.httpAddress.host}:${httpPort}`, prometheus: prometheusPort === undefined ? 'off' : `${config.prometheusAddress?.host}:${prometheusPort}`, role: 'gateway' }, 'hourglass listening');

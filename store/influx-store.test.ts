@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../core/index.js';
+import { BucketHistogram, ManualClock, bucketQuantile, isBucketHistogram } from '../core/index.js';
+import { decodeBatch, encodeBatch } from '../bus/index.js';
+import { BatchBuilder } from '../gateway/index.js';
 import { STATS, computeStatistic, rowsAreExact, type Stat } from '../query/index.js';
 import { Rollup, SeriesBudget } from '../rollup/index.js';
 import { batchOf as linesToBatch } from '../test-support/batches.js';
@@ -429,6 +431,45 @@ describe('end to end: the rollup over InfluxDB answers as over SQLite', () => {
       expect((await statistics(influxReader, 'g', H + 7200))?.max.value).toBe(0);
     } finally {
       clock.set(startMs);
+      await sqlite.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('remote-written classic histograms (bucket counts in the sketch bytes)', () => {
+  it('round-trip through InfluxDB and answer as over SQLite', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-influx-buckets-'));
+    const sqlite = new SqliteStore(openDatabase(dir));
+    const { store: influxStore, reader: influxReader } = fresh();
+    const bounds = [0.005, 0.1, 2.5, Infinity];
+    try {
+      for (const store of [sqlite, influxStore] as RollupStore[]) {
+        for (const [writer, counts] of [['p0', [1, 4, 6, 7]], ['p1', [0, 2, 2, 3]]] as const) {
+          const b = new BatchBuilder();
+          b.histogram('rpc "seconds"', 'job:a b', H, { upperBounds: bounds, counts, count: counts[3], sum: counts[3] * 0.25 });
+          const rollup = new Rollup({ store, writer, clock, budget: new SeriesBudget(100_000) });
+          await rollup.apply(decodeBatch(encodeBatch(b.take(), 0)));
+          await rollup.flush();
+        }
+      }
+      const rows = await influxReader.rows('rpc "seconds"', H);
+      expect(rows).toHaveLength(2);
+      expect(rows.every((r) => isBucketHistogram(r.sketch) && r.type === 'h')).toBe(true);
+      const merged = new BucketHistogram();
+      for (const r of rows) merged.merge(BucketHistogram.decode(r.sketch));
+      expect(merged.quantile(0.5)).toBe(bucketQuantile(0.5, bounds, [1, 6, 8, 10]));
+      for (const stat of ['count', 'sum', 'average', 'median', 'p90', 'p99'] as const) {
+        const over = async (reader: RollupReader) => {
+          const r = await reader.rows('rpc "seconds"', H);
+          return computeStatistic(stat, r, rowsAreExact(r) ? await reader.chunks(r) : null);
+        };
+        const expected = await over(sqlite);
+        expect({ stat, ...(await over(influxReader)) }).toEqual({ stat, ...expected });
+        expect(expected.exact).toBe(stat === 'count' || stat === 'sum' || stat === 'average');
+        if (stat === 'count') expect(expected.value).toBe(10);
+      }
+    } finally {
       await sqlite.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -46,7 +46,12 @@ export interface RollupRow extends SeriesKey {
   readonly max: number;
   /** Gauges: the value after the last update; NaN otherwise. */
   readonly last: number;
-  /** DDSketch bytes (sketch.ts); for sets, HyperLogLog registers (distinct-counter.ts). */
+  /**
+   * DDSketch bytes (core/sketch.ts, first byte 1); for sets, HyperLogLog registers
+   * (distinct-counter.ts); for a remote-written classic histogram, its cumulative bucket counts
+   * (core/bucket-histogram.ts, first byte BUCKET_HISTOGRAM_MARKER), min and max then not finite.
+   * The same bytes in SQLite (a BLOB) and InfluxDB (base64), so neither schema changed.
+   */
   readonly sketch: Uint8Array;
   /** Raw chunks written so far for this row (the next chunk's number). */
   readonly chunks: number;

@@ -195,9 +195,16 @@ export interface PrometheusOptions {
   readonly ruleFiles?: readonly string[];
   /** host:port of the Alertmanager the alerts go to. */
   readonly alertmanager?: string;
+  /** Job name of the scrape config (the `job` label of every scraped series). */
+  readonly jobName?: string;
+  /**
+   * Remote-writes everything it scrapes here (1.0), with short deadlines and backoffs so a test
+   * sees samples within about a second, and metadata every second.
+   */
+  readonly remoteWriteUrl?: string;
 }
 
-/** prometheus scraping `targets` (host:port, job `hourglass`) every `scrapeIntervalMs`. */
+/** prometheus scraping `targets` (host:port) every `scrapeIntervalMs`. */
 export async function startPrometheus(targets: readonly string[], scrapeIntervalMs = 1000, options: PrometheusOptions = {}): Promise<Prometheus> {
   const binary = requireBinary('prometheus', 'prometheus');
   const dir = tempDir('prometheus');
@@ -209,11 +216,23 @@ export async function startPrometheus(targets: readonly string[], scrapeInterval
     ...(options.ruleFiles?.length ? ['rule_files:', ...options.ruleFiles.map((f) => `  - '${f}'`)] : []),
     ...(options.alertmanager !== undefined ? ['alerting:', '  alertmanagers:', '    - static_configs:', `        - targets: ['${options.alertmanager}']`] : []),
     'scrape_configs:',
-    '  - job_name: hourglass',
+    `  - job_name: ${options.jobName ?? 'hourglass'}`,
     '    static_configs:',
     `      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`,
-  ].join('\n');
-  fs.writeFileSync(path.join(dir, 'prometheus.yml'), `${config}\n`);
+  ];
+  if (options.remoteWriteUrl !== undefined) {
+    config.push(
+      'remote_write:',
+      `  - url: '${options.remoteWriteUrl}'`,
+      '    queue_config:',
+      '      batch_send_deadline: 200ms',
+      '      min_backoff: 50ms',
+      '      max_backoff: 500ms',
+      '    metadata_config:',
+      '      send_interval: 1s',
+    );
+  }
+  fs.writeFileSync(path.join(dir, 'prometheus.yml'), `${config.join('\n')}\n`);
   const url = `http://127.0.0.1:${port}`;
   const server = new ServerProcess('prometheus', dir, binary, [
     `--config.file=${path.join(dir, 'prometheus.yml')}`,
