@@ -9,5 +9,7 @@ export { InProcessBus, MAX_PENDING_BATCHES, QueueSource, type InProcessBatch, ty
 export { JetStreamPublisher, type JetStreamPublisherOptions } from './jetstream-publisher.js';
 export { PartitionSource, type PartitionSourceOptions } from './jetstream-source.js';
 export { batchSubject, connectNats, deadLetterStream, deadLetterSubject, ensureStreams, partitionOf, type StreamSettings } from './jetstream-streams.js';
-export { DROP_REASONS, countDrop, createBusMetrics, type BusMetrics, type DropReason } from './metrics.js';
+export { DROP_REASONS, HANDOVER_DIRECTIONS, countDrop, createBusMetrics, createLeaseMetrics, type BusMetrics, type DropReason, type HandoverDirection, type LeaseMetrics } from './metrics.js';
 export { Spool } from './spool.js';
+export { LeaseBook, leaseTiming, planLeases, targetShare, type LeasePlan, type LeaseState, type LeaseTiming, type LeaseView } from './lease-plan.js';
+export { LOST_REASONS, LeaseBucketError, PartitionLeases, leaseBucket, type LostReason, type PartitionLeaseHandler, type PartitionLeasesOptions } from './partition-leases.js';
