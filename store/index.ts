@@ -7,6 +7,7 @@ export { INFLUX_APIS, type InfluxApi, type InfluxSettings } from './influx-http.
 export { openReader, openStore, type StoreSettings } from './open-store.js';
 export {
   EXACT_SAMPLE_LIMIT,
+  StoreFencedError,
   StoreRejectedError,
   StoreUnavailableError,
   type RawChunk,
@@ -15,5 +16,6 @@ export {
   type RollupStore,
   type SeriesKey,
   type Watermark,
+  type WriterClaim,
 } from './schema.js';
 export { SQLITE_FILE, SqliteReader, SqliteStore, openDatabase } from './sqlite-store.js';
