@@ -13,8 +13,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY bin ./bin
+COPY core ./core
 COPY gateway ./gateway
+COPY bus ./bus
 COPY rollup ./rollup
+COPY store ./store
 COPY query ./query
 COPY runtime ./runtime
 RUN npm run build && npm prune --omit=dev
