@@ -21,7 +21,7 @@ import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nat
 // @nats-io/kv: the JetStream key-value API of the nats.js v3 family already used for the bus
 // (compare-and-set by revision, keys listing), rather than hand-built $KV subjects and headers.
 import { Kvm, type KV } from '@nats-io/kv';
-import type { Clock, Logger } from '../core/index.js';
+import { RateLimitedLog, type Clock, type Logger } from '../core/index.js';
 import { LeaseBook, leaseTiming, planLeases, type LeaseTiming } from './lease-plan.js';
 import type { LeaseMetrics } from './metrics.js';
 
@@ -65,6 +65,8 @@ export class PartitionLeases {
   private wake: (() => void) | undefined;
   private leaving = false;
   private readonly value: string;
+  /** A round fails every renewal interval while NATS is away: one line per 10 s (renewals are counted). */
+  private readonly roundLog: RateLimitedLog;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -72,6 +74,7 @@ export class PartitionLeases {
   ) {
     // for people reading the bucket (`nats kv get`): which process holds what
     this.value = JSON.stringify({ worker: options.workerId, host: os.hostname(), pid: process.pid });
+    this.roundLog = new RateLimitedLog(options.logger, () => options.clock.nowMs());
   }
 
   get timing(): LeaseTiming {
@@ -122,7 +125,7 @@ export class PartitionLeases {
       try {
         await this.round();
       } catch (err) {
-        this.options.logger.warn({ err: (err as Error).message }, 'lease round failed');
+        this.roundLog.warn('round', { err: (err as Error).message }, 'lease round failed (NATS unreachable or slow?)');
       }
       if (this.leaving && book.entries().length === 0) return;
       await new Promise<void>((resolve) => {
