@@ -81,6 +81,8 @@ export class PartitionSource implements BatchSource {
 
   stop(): void {
     clearInterval(this.lagTimer);
+    // a partition handed to another worker is no longer this worker's backlog
+    this.options.metrics.consumerPending.remove({ partition: String(this.options.partition) });
     this.consumerMessages?.stop();
   }
 }

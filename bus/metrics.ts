@@ -53,3 +53,29 @@ export function countDrop(metrics: BusMetrics, reason: DropReason, values: numbe
   metrics.batchesDropped.inc({ reason });
   metrics.batchValuesDropped.inc({ reason }, values);
 }
+
+/** Which way a partition changed hands: the `direction` label of the handover counter. */
+export const HANDOVER_DIRECTIONS = ['acquired', 'released', 'lost'] as const;
+export type HandoverDirection = (typeof HANDOVER_DIRECTIONS)[number];
+
+/**
+ * The partition leases of a rollup worker (partition-leases.ts). Separate from createBusMetrics
+ * so gateways do not export rollup gauges. The names are used by alert rules: keep them.
+ */
+export function createLeaseMetrics(registry: Registry) {
+  const registers = [registry];
+  const metrics = {
+    partitionsOwned: new Gauge({ name: 'hourglass_rollup_partitions_owned', help: 'Bus partitions whose lease this rollup worker holds', registers }),
+    handovers: new Counter({
+      name: 'hourglass_rollup_handovers_total',
+      help: 'Partition leases acquired, released gracefully, or lost (expired, superseded, or fenced by the store)',
+      labelNames: ['direction'] as const,
+      registers,
+    }),
+    renewFailures: new Counter({ name: 'hourglass_rollup_lease_renew_failures_total', help: 'Lease or presence renewals NATS did not confirm (unreachable, slow, refused)', registers }),
+  };
+  for (const direction of HANDOVER_DIRECTIONS) metrics.handovers.inc({ direction }, 0);
+  return metrics;
+}
+
+export type LeaseMetrics = ReturnType<typeof createLeaseMetrics>;

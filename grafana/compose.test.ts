@@ -2,7 +2,7 @@
  * docker-compose.yml, compose/ and the Dockerfile, checked without a Docker engine (none runs
  * here): Debian's docker-compose validates and resolves the file, and the tests check the
  * resolved stack against the contract it must meet: every role and its environment accepted by
- * the real config parser, the 8 partitions owned once each, one InfluxDB org/bucket/token
+ * the real config parser, the rollup replicas identical and sharing the partitions through leases, one InfluxDB org/bucket/token
  * everywhere, Grafana's mounts where its provisioning points, Prometheus scraping every role
  * (its config checked by promtool) and sending alerts to Alertmanager (checked by amtool),
  * healthchecks and restart policies. A missing docker-compose
@@ -17,7 +17,7 @@ import { GRAFANA_DIR, loadYaml, PROVISIONING_DIR, provisionedDataSources } from 
 
 const ROOT = path.resolve(GRAFANA_DIR, '..');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
-const ROLES = ['gateway-1', 'gateway-2', 'rollup-1', 'rollup-2', 'query'];
+const ROLES = ['gateway-1', 'gateway-2', 'rollup', 'query'];
 const PARTITIONS = 8;
 
 function run(command: string, args: readonly string[], debianPackage: string): { status: number | null; stdout: string; stderr: string } {
@@ -39,6 +39,8 @@ interface ComposeService {
   restart?: string;
   healthcheck?: { test?: string[]; disable?: boolean };
   depends_on?: Record<string, { condition: string }>;
+  deploy?: { replicas?: number };
+  container_name?: string;
 }
 
 /** The stack as docker-compose resolves it (anchors merged, defaults substituted), as JSON. */
@@ -83,7 +85,7 @@ describe('docker-compose.yml', () => {
 
   it('has every service, each with a restart policy and a healthcheck (loadgen: none to check)', () => {
     const { services, volumes } = stack();
-    expect(Object.keys(services).sort()).toEqual(['alertmanager', 'gateway-1', 'gateway-2', 'grafana', 'influxdb', 'loadgen', 'nats', 'prometheus', 'query', 'rollup-1', 'rollup-2']);
+    expect(Object.keys(services).sort()).toEqual(['alertmanager', 'gateway-1', 'gateway-2', 'grafana', 'influxdb', 'loadgen', 'nats', 'prometheus', 'query', 'rollup']);
     for (const [name, s] of Object.entries(services)) {
       expect(s.restart, name).toBe('unless-stopped');
       if (name === 'loadgen') expect(s.healthcheck?.test).toEqual(['NONE']); // `disable: true`
@@ -110,7 +112,7 @@ describe('docker-compose.yml', () => {
       if (config.nats !== undefined) expect(s.depends_on?.nats?.condition, name).toBe('service_healthy');
       if (config.influx !== undefined) expect(s.depends_on?.influxdb?.condition, name).toBe('service_healthy');
     }
-    for (const name of ['gateway-1', 'gateway-2', 'rollup-1', 'rollup-2']) expect(parseConfig(name.split('-')[0], roleEnv(services[name])).nats?.url).toBe('nats://nats:4222');
+    for (const name of ['gateway-1', 'gateway-2', 'rollup']) expect(parseConfig(name.split('-')[0], roleEnv(services[name])).nats?.url).toBe('nats://nats:4222');
   });
 
   it('two gateways on host ports 8125 and 8126 (UDP and TCP), with their own ids and spools', () => {
@@ -128,14 +130,19 @@ describe('docker-compose.yml', () => {
     expect(ids.size).toBe(2);
   });
 
-  it('the rollup workers own each of the 8 partitions exactly once', () => {
+  it('the rollup service runs identical replicas that share the 8 partitions through leases', () => {
     const { services } = stack();
-    const owned = ['rollup-1', 'rollup-2'].flatMap((name) => {
-      const config = parseConfig('rollup', roleEnv(services[name]));
-      expect(config.nats?.partitions, name).toBe(PARTITIONS);
-      return [...(config.rollupPartitions ?? [])];
-    });
-    expect(owned.sort((a, b) => a - b)).toEqual(Array.from({ length: PARTITIONS }, (_, p) => p));
+    const rollup = services.rollup;
+    expect(rollup.deploy?.replicas, 'more than one worker').toBeGreaterThanOrEqual(2);
+    const config = parseConfig('rollup', roleEnv(rollup));
+    expect(config.nats?.partitions).toBe(PARTITIONS);
+    // no fixed list: every replica would own the same partitions and lose data (issue 10)
+    expect(config.rollupPartitions, 'ROLLUP_PARTITIONS must stay unset').toBeUndefined();
+    // the takeover promise of SPEC §5 (15 s) holds with this TTL
+    expect(config.leaseTtlMs).toBeLessThanOrEqual(12_000);
+    // nothing that two replicas cannot share
+    expect(rollup.container_name).toBeUndefined();
+    expect(rollup.ports ?? []).toEqual([]);
   });
 
   it('InfluxDB 2 is set up with the org, bucket and token the roles and Grafana use, and a DBRP mapping for InfluxQL', () => {
@@ -144,8 +151,8 @@ describe('docker-compose.yml', () => {
     expect(services.influxdb.image).toMatch(/^influxdb:2\./);
     expect(init.DOCKER_INFLUXDB_INIT_MODE).toBe('setup');
     expect((init.DOCKER_INFLUXDB_INIT_PASSWORD ?? '').length, 'influx setup wants 8 characters or more').toBeGreaterThanOrEqual(8);
-    for (const name of ['rollup-1', 'rollup-2', 'query']) {
-      const influx = parseConfig(name.replace(/-\d$/, ''), roleEnv(services[name])).influx;
+    for (const name of ['rollup', 'query']) {
+      const influx = parseConfig(name, roleEnv(services[name])).influx;
       expect(influx, name).toMatchObject({ url: 'http://influxdb:8086', api: 'v2', org: init.DOCKER_INFLUXDB_INIT_ORG, bucket: init.DOCKER_INFLUXDB_INIT_BUCKET, token: init.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN });
     }
     expect(services.grafana.environment?.INFLUX_TOKEN).toBe(init.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN);
@@ -187,17 +194,23 @@ describe('docker-compose.yml', () => {
     expect(file).toBe(path.join(ROOT, 'compose', 'prometheus.yml'));
     const check = run('promtool', ['check', 'config', file], 'prometheus');
     expect(check.status, check.stdout + check.stderr).toBe(0);
-    const prom = loadYaml(file) as { global: { scrape_interval: string }; scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
+    const prom = loadYaml(file) as {
+      global: { scrape_interval: string };
+      scrape_configs: { job_name: string; static_configs?: { targets: string[] }[]; dns_sd_configs?: { names: string[]; port: number }[] }[];
+    };
     // the roles' own metrics: jobs hourglass-*, which the dashboards and HourglassRoleDown select
     // by up{job=~"hourglass.*"}; the ingested metrics (PROMETHEUS_ADDRESS, port 9102) apart, in
-    // the one job the response-time rules read
+    // the one job the response-time rules read. Replicas are found by DNS (the service name
+    // resolves to each of them), the others by name.
     const roleJobs = prom.scrape_configs.filter((j) => j.job_name.startsWith('hourglass'));
-    const targets = roleJobs.flatMap((j) => j.static_configs.flatMap((c) => c.targets)).sort();
+    const targets = roleJobs
+      .flatMap((j) => [...(j.static_configs ?? []).flatMap((c) => c.targets), ...(j.dns_sd_configs ?? []).flatMap((c) => c.names.map((name) => `${name}:${c.port}`))])
+      .sort();
     expect(targets).toEqual(ROLES.map((r) => `${r}:8080`).sort());
     const others = prom.scrape_configs.filter((j) => !roleJobs.includes(j));
     expect(others.map((j) => j.job_name)).toEqual(['ingested-metrics']);
     const gateways = ROLES.filter((r) => r.startsWith('gateway'));
-    expect(others[0].static_configs.flatMap((c) => c.targets).sort()).toEqual(gateways.map((g) => `${g}:9102`).sort());
+    expect((others[0].static_configs ?? []).flatMap((c) => c.targets).sort()).toEqual(gateways.map((g) => `${g}:9102`).sort());
     for (const g of gateways) expect(parseConfig('gateway', roleEnv(stack().services[g])).prometheusAddress?.port, `${g} exposes on 9102`).toBe(9102);
     const prometheus = provisionedDataSources().find((d) => d.type === 'prometheus');
     expect(prometheus?.jsonData?.timeInterval).toBe(prom.global.scrape_interval);

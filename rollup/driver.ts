@@ -56,6 +56,11 @@ export interface DriverOptions {
   readonly flushIntervalMs: number;
   readonly events: DriverEvents;
   readonly logger: Logger;
+  /**
+   * Asked before each store write; false: do not write (a rollup worker whose partition lease is
+   * past its time fence). Absent: always allowed.
+   */
+  readonly writeAllowed?: () => boolean;
   /** Fault tests: die right after a store write that held rows, before acknowledging. */
   readonly exitAfterStoreWrite?: boolean;
 }
@@ -67,6 +72,7 @@ export class RollupDriver {
   private loop: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private aborted = false;
   private writing: Promise<void> | undefined;
   private writeAgain = false;
   /** Batches handled since start, and who waits for more (flush through a count). */
@@ -75,10 +81,12 @@ export class RollupDriver {
 
   constructor(private readonly options: DriverOptions) {}
 
-  /** Reads the writer's watermark and starts consuming. */
+  /** Claims the writer in the store (its watermark, and an epoch that fences the previous owner) and starts consuming. */
   async start(): Promise<void> {
-    const { store, source, flushIntervalMs } = this.options;
-    this.watermark = await store.loadWatermark(source.writer);
+    const { store, source, flushIntervalMs, rollup } = this.options;
+    const claim = await store.claimWriter(source.writer);
+    this.watermark = claim.seq;
+    rollup.setEpoch(claim.epoch);
     this.loop = this.run();
     this.timer = setInterval(() => this.requestWrite(), flushIntervalMs);
     this.timer.unref();
@@ -111,6 +119,18 @@ export class RollupDriver {
     await this.flush();
   }
 
+  /**
+   * Stops at once and writes nothing more (a write already under way ends): the partition's lease
+   * is gone. What was applied and not acknowledged is delivered again to the next owner.
+   */
+  async abort(): Promise<void> {
+    this.aborted = true;
+    this.stopping = true;
+    clearInterval(this.timer);
+    this.options.source.stop();
+    await this.loop;
+  }
+
   private requestWrite(): void {
     if (this.writing !== undefined) {
       this.writeAgain = true;
@@ -128,7 +148,8 @@ export class RollupDriver {
   }
 
   private async write(): Promise<void> {
-    const { rollup, events, source } = this.options;
+    const { rollup, events, source, writeAllowed } = this.options;
+    if (this.aborted || (writeAllowed !== undefined && !writeAllowed())) throw new WriteNotAllowedError(`writer ${source.writer} may not write now (lease lost or past its fence)`);
     const acks = this.toAck;
     this.toAck = [];
     const counts = () => ({ valuesApplied: rollup.valuesApplied, seriesInMemory: rollup.seriesInMemory });
@@ -142,7 +163,7 @@ export class RollupDriver {
       events.flushed({ error: err as Error, ...counts() });
       throw err;
     }
-    if (this.options.exitAfterStoreWrite && acks.length > 0) process.kill(process.pid, 'SIGKILL');
+    if (this.options.exitAfterStoreWrite && acks.length > 0 && report.rows > 0) process.kill(process.pid, 'SIGKILL');
     // written: acknowledge first, so nothing after this (metrics, dead letters) can hold acks back
     for (const m of acks) m.ack();
     events.flushed({ report, ...counts() });
@@ -202,6 +223,12 @@ export class RollupDriver {
     this.options.logger.error({ seq: m.seq, reason, detail, kept }, kept ? 'batch sent to the dead-letter stream' : 'batch dropped');
     await this.options.rollup.apply({ createdMs: 0, series: [] }, m.seq);
   }
+}
+
+/** The driver was aborted, or its write gate said no: nothing written, nothing acknowledged. */
+export class WriteNotAllowedError extends Error {
+  override readonly name = 'WriteNotAllowedError';
+  readonly code = 'HG_ERR_WRITE_NOT_ALLOWED';
 }
 
 const valuesOf = (batch: DecodedBatch) => {

@@ -60,6 +60,8 @@ export class Rollup {
   /** Highest bus sequence applied; written with the rows as the writer's watermark. */
   private appliedSeq = 0;
   private writtenSeq = 0;
+  /** This writer's epoch in the store (claimWriter), sent with every watermark as its fence. */
+  private epoch = 0;
 
   constructor(private readonly options: RollupOptions) {}
 
@@ -75,6 +77,11 @@ export class Rollup {
    */
   apply(batch: DecodedBatch, seq = 0): Promise<SeriesRefusal | undefined> {
     return this.serially(() => this.applyNow(batch, seq));
+  }
+
+  /** The epoch the store gave this writer; the store refuses its writes once another claims the writer. */
+  setEpoch(epoch: number): void {
+    this.epoch = epoch;
   }
 
   /**
@@ -196,7 +203,7 @@ export class Rollup {
     const rows = states.map((s) => s.toRow(writer, nowMs));
     const chunks = states.map((s) => s.pendingChunk(writer));
     const seq = this.appliedSeq;
-    const watermark = seq > this.writtenSeq ? { writer, seq } : undefined;
+    const watermark = seq > this.writtenSeq ? { writer, seq, epoch: this.epoch } : undefined;
     const writeStarted = performance.now();
     let rejected: RejectedRow[] = [];
     try {

@@ -116,4 +116,14 @@ describe('parseConfig', () => {
     expect(new Set(SETTINGS.map((s) => s.env)).size).toBe(SETTINGS.length);
     expect(new Set(SETTINGS.map((s) => s.flag)).size).toBe(SETTINGS.length);
   });
+
+  it('rollup workers share the partitions by default; a list or all fixes them; the lease TTL is bounded', () => {
+    const nats = { NATS_URL: 'nats://localhost:4222', NATS_PARTITIONS: '4' };
+    expect(parseConfig('rollup', nats)).toMatchObject({ rollupPartitions: undefined, leaseTtlMs: 10_000 });
+    expect(parseConfig('rollup', { ...nats, ROLLUP_PARTITIONS: 'shared', LEASE_TTL_MS: '3000' })).toMatchObject({ rollupPartitions: undefined, leaseTtlMs: 3000 });
+    expect(parseConfig('rollup', { ...nats, ROLLUP_PARTITIONS: '3,1' }).rollupPartitions).toEqual([1, 3]);
+    expect(parseConfig('rollup', { ...nats, ROLLUP_PARTITIONS: 'all' }).rollupPartitions).toEqual([0, 1, 2, 3]);
+    expect(problemsOf('rollup', { ...nats, ROLLUP_PARTITIONS: '4' })).toEqual([expect.stringMatching(/^ROLLUP_PARTITIONS="4": expected shared, all, or partition numbers 0..3/)]);
+    for (const ttl of ['2999', '60001', '10s']) expect(problemsOf('rollup', { ...nats, LEASE_TTL_MS: ttl })).toEqual([expect.stringMatching(/^LEASE_TTL_MS=.*3000 to 60000/)]);
+  });
 });

@@ -33,8 +33,10 @@ export interface Config {
   readonly maxHttpBodyBytes: number;
   readonly natsUrl: string | undefined;
   readonly nats: NatsConfig | undefined;
-  /** Bus partitions this rollup worker owns; undefined: all of them. */
+  /** Bus partitions this rollup worker owns, fixed (no leases); undefined: shared through leases. */
   readonly rollupPartitions: readonly number[] | undefined;
+  /** Partition lease TTL of rollup workers (bus/partition-leases.ts). */
+  readonly leaseTtlMs: number;
   readonly spoolMaxBytes: number;
   /** Series (name, tags, type) a rollup worker, or the embedded default, keeps per hour. */
   readonly maxSeriesPerHour: number;
@@ -101,7 +103,8 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'NATS_MAX_BYTES', flag: 'nats-max-bytes', defaultValue: String(10 * 1024 ** 3), help: 'stream retention by size' },
   { env: 'NATS_DUPLICATE_WINDOW_SEC', flag: 'nats-duplicate-window-sec', defaultValue: '600', help: 'JetStream de-duplication window for batch ids (covers replays of timed-out publishes)' },
   { env: 'NATS_REPLICAS', flag: 'nats-replicas', defaultValue: '1', help: 'stream replicas (1..5; more needs a NATS cluster)' },
-  { env: 'ROLLUP_PARTITIONS', flag: 'rollup-partitions', defaultValue: 'all', help: 'partitions this rollup worker owns: all, or a list such as 0,1,2,3 (give each partition to exactly one worker)' },
+  { env: 'ROLLUP_PARTITIONS', flag: 'rollup-partitions', defaultValue: 'shared', help: 'shared: rollup workers divide the partitions among themselves through leases in NATS; or a fixed list such as 0,1,2,3 (no leases: give each partition to exactly one worker), or all' },
+  { env: 'LEASE_TTL_MS', flag: 'lease-ttl-ms', defaultValue: '10000', help: 'partition lease TTL of shared rollup workers (3000..60000): a dead worker\'s partitions are taken over within about 1.1 x this' },
   { env: 'MAX_SERIES_PER_HOUR', flag: 'max-series-per-hour', defaultValue: '100000', help: 'series (name, tags, type) a rollup worker (or the embedded default) keeps per hour; new ones past it are refused and counted (hourglass_series_refused_total)' },
   { env: 'SPOOL_MAX_BYTES', flag: 'spool-max-bytes', defaultValue: String(1024 ** 3), help: 'gateway spool under DATA_DIR for batches NATS has not acknowledged; past it batches are dropped and counted' },
   { env: 'GATEWAY_ID', flag: 'gateway-id', defaultValue: undefined, help: 'names this gateway in batch ids (default: host name and process id)' },
@@ -223,14 +226,17 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
   if (gatewayIdRaw !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(gatewayIdRaw)) bad(byEnv('GATEWAY_ID'), gatewayIdRaw, 'expected 1 to 64 letters, digits, _ or -');
   const partitionsRaw = raw(byEnv('ROLLUP_PARTITIONS')) as string;
   let rollupPartitions: number[] | undefined;
-  if (partitionsRaw !== 'all') {
+  if (partitionsRaw === 'all') {
+    rollupPartitions = Array.from({ length: natsPartitions }, (_, p) => p);
+  } else if (partitionsRaw !== 'shared') {
     const list = partitionsRaw.split(',');
     if (!list.every((p) => /^\d{1,4}$/.test(p)) || list.some((p) => Number(p) >= natsPartitions)) {
-      bad(byEnv('ROLLUP_PARTITIONS'), partitionsRaw, `expected all, or partition numbers 0..${natsPartitions - 1} separated by commas`);
+      bad(byEnv('ROLLUP_PARTITIONS'), partitionsRaw, `expected shared, all, or partition numbers 0..${natsPartitions - 1} separated by commas`);
     } else {
       rollupPartitions = [...new Set(list.map(Number))].sort((a, b) => a - b);
     }
   }
+  const leaseTtlMs = integer('LEASE_TTL_MS', 3000, 60_000);
   const influxUrl = url('INFLUX_URL', ['http:', 'https:']);
   const influxApi = oneOf('INFLUX_API', INFLUX_APIS);
   const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS);
@@ -308,6 +314,7 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
         ? undefined
         : Object.freeze({ url: natsUrl, stream: natsStream, partitions: natsPartitions, maxAgeSec: natsMaxAgeSec, maxBytes: natsMaxBytes, duplicateWindowSec: natsDuplicateWindowSec, replicas: natsReplicas }),
     rollupPartitions: rollupPartitions && Object.freeze(rollupPartitions),
+    leaseTtlMs,
     spoolMaxBytes,
     maxSeriesPerHour,
     gatewayId: (gatewayIdRaw ?? `${os.hostname()}-${process.pid}`).replace(/[^A-Za-z0-9_-]/g, '_'),

@@ -8,6 +8,7 @@ export { openReader, openStore, type StoreSettings } from './open-store.js';
 export {
   EXACT_SAMPLE_LIMIT,
   IDEMPOTENCY_KEEP_MS,
+  StoreFencedError,
   StoreRejectedError,
   StoreUnavailableError,
   type RawChunk,
@@ -17,5 +18,6 @@ export {
   type SeriesKey,
   type StoredKey,
   type Watermark,
+  type WriterClaim,
 } from './schema.js';
 export { SQLITE_FILE, SqliteReader, SqliteStore, openDatabase } from './sqlite-store.js';

@@ -19,7 +19,7 @@ import { hourStartSec, systemClock, type Clock } from '../core/index.js';
 import { accepted, authorization, endpoint, exchange, influxQl, v1Target, v2Target, type InfluxSettings, type V1Target, type V2Target } from './influx-http.js';
 import { FluxReader, InfluxQlReader, type InfluxReads } from './influx-reader.js';
 import { chunkLine, rowLine, watermarkLine } from './influx-line-protocol.js';
-import type { RawChunk, RollupRow, RollupStore, SeriesKey, Watermark } from './schema.js';
+import type { RawChunk, RollupRow, RollupStore, SeriesKey, Watermark, WriterClaim } from './schema.js';
 
 /** Well under influxd 1.x's default max-body-size (25 MB). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -126,6 +126,14 @@ export class InfluxStore implements RollupStore {
   async loadWatermark(writer: string): Promise<number> {
     await this.prepare();
     return this.reads.watermark(writer);
+  }
+
+  /**
+   * No epoch: InfluxDB has no transaction in which to compare one before writing, so it cannot
+   * refuse a superseded owner. The rollup workers' time fence (bus/lease-plan.ts) covers it.
+   */
+  async claimWriter(writer: string): Promise<WriterClaim> {
+    return { seq: await this.loadWatermark(writer), epoch: 0 };
   }
 
   close(): Promise<void> {

@@ -89,12 +89,26 @@ export interface RollupStore {
   write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark, idempotencyKeys?: readonly string[]): Promise<void>;
   /** The writer's last written watermark; 0 when none. */
   loadWatermark(writer: string): Promise<number>;
+  /**
+   * Takes over a writer identity: returns its watermark and a new epoch, higher than any before,
+   * in one step. A write whose watermark carries a lower epoch is refused afterwards
+   * (StoreFencedError), so a superseded owner of a partition cannot overwrite its successor.
+   * Stores that cannot check it (InfluxDB: no transactions) return epoch 0 and never refuse.
+   */
+  claimWriter(writer: string): Promise<WriterClaim>;
   close(): Promise<void>;
 }
 
 export interface Watermark {
   readonly writer: string;
   readonly seq: number;
+  /** The writer's epoch from claimWriter; absent or 0: not checked. */
+  readonly epoch?: number;
+}
+
+export interface WriterClaim {
+  readonly seq: number;
+  readonly epoch: number;
 }
 
 /** What the query service needs from a store. */
@@ -122,6 +136,15 @@ export interface StoredKey {
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
   readonly code = 'HG_ERR_STORE_UNAVAILABLE';
+}
+
+/**
+ * The writer identity was claimed by another owner since this one claimed it: nothing of the write
+ * was kept. Not retryable and never acknowledged: the batches go to the new owner.
+ */
+export class StoreFencedError extends Error {
+  override readonly name = 'StoreFencedError';
+  readonly code = 'HG_ERR_STORE_FENCED';
 }
 
 /** The store refused the data for good (a bad point): retrying cannot help; dead-letter it. */

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SECONDS_PER_DAY, type MetricType } from '../core/index.js';
-import { IDEMPOTENCY_KEEP_MS, StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow, type RollupStore, type SeriesKey, type StoredKey, type Watermark } from './schema.js';
+import { IDEMPOTENCY_KEEP_MS, StoreFencedError, StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow, type RollupStore, type SeriesKey, type StoredKey, type Watermark, type WriterClaim } from './schema.js';
 
 export const SQLITE_FILE = 'hourglass.sqlite';
 
@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS rollup_raw (
   chunk INTEGER NOT NULL, vals BLOB, weights BLOB, members TEXT,
   PRIMARY KEY (name, hour, tags, type, writer, chunk)
 );
-CREATE TABLE IF NOT EXISTS rollup_watermark (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rollup_watermark (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL, epoch INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS rollup_idempotency (key TEXT PRIMARY KEY, written_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS rollup_idempotency_age ON rollup_idempotency (written_ms);
 -- the names and their types (GET /-/keys) by index seeks, one per (name, type), however many
@@ -120,6 +120,9 @@ export function openDatabase(dataDir: string): Database.Database {
   const old = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'watermark'").get();
   if (old !== undefined) db.exec('ALTER TABLE watermark RENAME TO rollup_watermark');
   db.exec(DDL);
+  // before 0.3 a writer had no epoch (schema.ts claimWriter)
+  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(rollup_watermark)').all();
+  if (!columns.some((c) => c.name === 'epoch')) db.exec('ALTER TABLE rollup_watermark ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0');
   return db;
 }
 
@@ -210,6 +213,7 @@ export class SqliteStore extends SqliteReader implements RollupStore {
   private readonly forgetKeys;
   private readonly selectWatermark;
   private readonly countOfHour;
+  private readonly claim;
 
   constructor(db: Database.Database) {
     super(db);
@@ -233,11 +237,22 @@ export class SqliteStore extends SqliteReader implements RollupStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.upsertWatermark = db.prepare('INSERT INTO rollup_watermark (writer, seq) VALUES (?, ?) ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq');
-    this.selectWatermark = db.prepare<[string], { seq: number }>('SELECT seq FROM rollup_watermark WHERE writer = ?');
+    this.selectWatermark = db.prepare<[string], { seq: number; epoch: number }>('SELECT seq, epoch FROM rollup_watermark WHERE writer = ?');
     this.countOfHour = db.prepare<[number, string], { n: number }>('SELECT count(*) AS n FROM rollup WHERE hour = ? AND writer = ?');
     this.insertKey = db.prepare('INSERT OR IGNORE INTO rollup_idempotency (key, written_ms) VALUES (?, ?)');
     this.forgetKeys = db.prepare('DELETE FROM rollup_idempotency WHERE written_ms < ?');
+    const bumpEpoch = db.prepare('INSERT INTO rollup_watermark (writer, seq, epoch) VALUES (?, 0, 1) ON CONFLICT (writer) DO UPDATE SET epoch = epoch + 1');
+    // IMMEDIATE (below): take the write lock before reading, so two claims cannot read the same epoch
+    this.claim = db.transaction((writer: string): WriterClaim => {
+      bumpEpoch.run(writer);
+      return this.selectWatermark.get(writer) as WriterClaim;
+    });
     this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark: Watermark | undefined, keys: readonly string[]) => {
+      // the fence, in the same transaction as the rows: a superseded owner writes nothing
+      if (watermark?.epoch) {
+        const stored = this.selectWatermark.get(watermark.writer)?.epoch ?? 0;
+        if (stored > watermark.epoch) throw new StoreFencedError(`writer ${watermark.writer} was claimed by another owner (epoch ${stored} > ${watermark.epoch}); write refused`);
+      }
       for (const r of rows) {
         this.upsertRow.run(
           r.name,
@@ -299,7 +314,12 @@ export class SqliteStore extends SqliteReader implements RollupStore {
   }
 
   async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark, idempotencyKeys: readonly string[] = []): Promise<void> {
-    this.writeAll(rows, chunks, watermark, idempotencyKeys);
+    // IMMEDIATE: the epoch read and the rows written under one write lock, never interleaved with a claim
+    this.writeAll.immediate(rows, chunks, watermark, idempotencyKeys);
+  }
+
+  async claimWriter(writer: string): Promise<WriterClaim> {
+    return this.claim.immediate(writer);
   }
 
   async loadWatermark(writer: string): Promise<number> {
