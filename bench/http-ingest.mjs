@@ -1,6 +1,11 @@
-// bench/remote-write.mjs (`npm run bench:remote-write`): how many samples/s an embedded Hourglass
-// takes by Prometheus remote write (POST /api/v1/write), beside the StatsD lines/s it takes by UDP
-// on the same machine, so the two ingest paths can be compared. Prints figures, asserts nothing.
+// bench/http-ingest.mjs (`npm run bench:http`): how many lines/s an embedded Hourglass takes by
+// POST /ingest (StatsD text and JSON objects) and samples/s by Prometheus remote write (POST
+// /api/v1/write), beside the StatsD lines/s it takes by UDP on the same machine, so the ingest
+// paths can be compared. Prints figures, asserts nothing.
+//
+// /ingest: BENCH_INGEST_REQUESTS requests of BENCH_INGEST_LINES lines (1,000 keys, timers), posted
+// by BENCH_RW_CONCURRENCY keep-alive connections; a 204 means the lines are written to the store
+// (SPEC §3.1), so the rate is end to end.
 //
 // Remote write: request bodies built up front as Prometheus 2.x sends them (remote write 1.0,
 // snappy, one sample per series, BENCH_RW_SAMPLES_PER_REQUEST series a request; its default
@@ -58,10 +63,43 @@ function buildBodies() {
   return shards;
 }
 
-function post(agent, port, body) {
+const INGEST_REQUESTS = number('BENCH_INGEST_REQUESTS', 200);
+const INGEST_LINES = number('BENCH_INGEST_LINES', 2000);
+
+/** Per connection, its /ingest bodies: INGEST_LINES timer values over 1,000 keys, as text or JSON. */
+function ingestBodies(json) {
+  const shards = Array.from({ length: CONCURRENCY }, () => []);
+  for (let r = 0; r < INGEST_REQUESTS; r++) {
+    const items = Array.from({ length: INGEST_LINES }, (_, i) => ({ key: `bench.http.k${(r * INGEST_LINES + i) % 1000}`, value: (r * 7919 + i) % 1000 }));
+    const body = json ? JSON.stringify(items) : items.map((it) => `${it.key}:${it.value}|ms`).join('\n');
+    shards[r % CONCURRENCY].push(Buffer.from(body));
+  }
+  return shards;
+}
+
+async function ingest(hourglass, json) {
+  const shards = ingestBodies(json);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const statuses = new Map();
+  const started = performance.now();
+  await Promise.all(
+    shards.map(async (bodies) => {
+      for (const body of bodies) {
+        const status = await post(agent, hourglass.httpPort, body, '/ingest', { 'content-type': json ? 'application/json' : 'text/plain' });
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  agent.destroy();
+  const lines = (statuses.get(204) ?? 0) * INGEST_LINES;
+  return { statuses: Object.fromEntries(statuses), lines, linesPerSecond: lines / seconds };
+}
+
+function post(agent, port, body, urlPath = '/api/v1/write', headers = { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy' }) {
   return new Promise((resolve, reject) => {
     const request = http.request(
-      { host: '127.0.0.1', port, path: '/api/v1/write', method: 'POST', agent, headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', 'content-length': body.length } },
+      { host: '127.0.0.1', port, path: urlPath, method: 'POST', agent, headers: { ...headers, 'content-length': body.length } },
       (response) => {
         response.resume();
         response.on('end', () => resolve(response.statusCode));
@@ -108,6 +146,9 @@ async function main() {
   buildLoadgen();
   const hourglass = await RECEIVERS.hourglass.start({ recvBufferBytes: 32 * 1024 * 1024 });
   try {
+    log(`/ingest: ${INGEST_REQUESTS} requests of ${INGEST_LINES} lines, text then JSON, ${CONCURRENCY} connections`);
+    const text = await ingest(hourglass, false);
+    const json = await ingest(hourglass, true);
     log(`remote write: ${REQUESTS} requests of ${SAMPLES_PER_REQUEST} samples, ${CONCURRENCY} connections`);
     const rw = await remoteWrite(hourglass);
     let udp;
@@ -118,10 +159,12 @@ async function main() {
     }
     console.log('ingest path                         rate');
     console.log('----------------------------------  ------------------');
+    console.log(`POST /ingest text/plain, durable    ${integer(text.linesPerSecond).padStart(9)} lines/s`);
+    console.log(`POST /ingest JSON, durable          ${integer(json.linesPerSecond).padStart(9)} lines/s`);
     console.log(`remote write, answered 204          ${integer(rw.acceptedPerSecond).padStart(9)} samples/s`);
     console.log(`remote write, applied by the rollup ${integer(rw.appliedPerSecond).padStart(9)} samples/s`);
     if (udp) console.log(`UDP StatsD, loss-free               ${udp.generatorBound ? '>=' : '  '}${integer(udp.linesPerSecond).padStart(7)} lines/s`);
-    console.log(`(statuses ${JSON.stringify(rw.statuses)}; ${integer(rw.samples)} samples)`);
+    console.log(`(statuses: text ${JSON.stringify(text.statuses)}, JSON ${JSON.stringify(json.statuses)}, remote write ${JSON.stringify(rw.statuses)}; ${integer(rw.samples)} samples)`);
   } finally {
     await hourglass.stop();
   }
