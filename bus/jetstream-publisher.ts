@@ -31,6 +31,9 @@ interface Message {
   readonly values: number;
 }
 
+/** Room a spool must have left to take more (a batch of MAX_BATCH_LINES values is a few hundred KB). */
+const SPOOL_HEADROOM_BYTES = 1024 * 1024;
+
 /** Wait between replay attempts while NATS does not answer. */
 const REPLAY_RETRY_MS = 500;
 
@@ -125,6 +128,16 @@ export class JetStreamPublisher implements BatchPublisher {
     this.metrics.batchesSpooled.inc();
     this.updateSpoolGauges();
     if (this.js !== undefined) void this.replay();
+  }
+
+  /**
+   * False while a batch published now would likely be dropped: NATS is away or behind and the
+   * spool has less than a large batch's room left. Remote write then answers 503 (the sender
+   * keeps the samples and retries) instead of taking samples that would be lost.
+   */
+  accepting(): boolean {
+    const direct = this.js !== undefined && this.spool.count === 0 && this.inFlight < this.options.maxInFlight;
+    return direct || this.spool.freeBytes >= SPOOL_HEADROOM_BYTES;
   }
 
   /** Waits for publishes in flight and spool writes, then stops replaying. */

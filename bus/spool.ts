@@ -37,6 +37,11 @@ export class Spool {
     this.next = last === undefined ? 0 : Number.parseInt(last, 10) + 1;
   }
 
+  /** Bytes the spool can still take. */
+  get freeBytes(): number {
+    return Math.max(0, this.maxBytes - this.bytes);
+  }
+
   get count(): number {
     return this.files.length;
   }

@@ -71,7 +71,7 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
   })().catch((err: unknown) => {
     if (!closing) log.error({ err }, 'NATS connection ended');
   });
-  const ops = buildOpsApp({ registry, healthy: () => !closing, beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()) });
+  const ops = buildOpsApp({ registry, healthy: () => !closing, beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()) }, 'GET /metrics and /healthz, POST /ingest and POST /api/v1/write');
   // a retried request keeps its message ids, so the stream's duplicate window counts it once
   registerIngestRoute(ops, { gateway, metrics: gatewayMetrics, maxBodyBytes: config.maxHttpBodyBytes, clock, logger: log.child({ component: 'ingest' }) });
   // Prometheus remote write (SPEC §3.2): into the same batches, published to JetStream like UDP.

@@ -30,10 +30,10 @@ export function registerOpsRoutes(app: FastifyInstance, options: OpsOptions): vo
   for (const url of ['/metrics', '/healthz']) app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'], url, handler: notAllowed });
 }
 
-/** An app with /metrics and /healthz only, for roles without the query API. */
-export function buildOpsApp(options: OpsOptions): FastifyInstance {
+/** An app with /metrics and /healthz (and what the role adds), for roles without the query API. */
+export function buildOpsApp(options: OpsOptions, serves = 'GET /metrics and /healthz'): FastifyInstance {
   const app = Fastify({ logger: false, frameworkErrors: (err, _request, reply) => sendProblem(reply, problem('HG_BAD_REQUEST', err.message)) });
-  installProblemHandlers(app, 'this process serves GET /metrics and /healthz');
+  installProblemHandlers(app, `this process serves ${serves}`);
   registerOpsRoutes(app, options);
   return app;
 }
