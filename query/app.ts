@@ -41,16 +41,19 @@ interface Params {
 }
 
 function validateKey(key: string, maxKeyBytes: number): void {
-  const why = `key must be a StatsD metric name: 1 to ${maxKeyBytes} bytes, without ':', '|' or control characters`;
+  const why = `key must be a metric name: 1 to ${maxKeyBytes} bytes, without '|' or control characters`;
   if (key.length === 0 || Buffer.byteLength(key) > maxKeyBytes) fail('HG_INVALID_KEY', why);
   if (!isNameText(key)) fail('HG_INVALID_KEY', why);
 }
 
-/** No ':', '|' or control characters: what a StatsD name (or the start of one) may hold. */
+/**
+ * No '|' or control characters. ':' is allowed: no StatsD name holds one, but Prometheus names
+ * sent by remote write do (recording rules: `job:http_requests:rate5m`), and they must be queryable.
+ */
 function isNameText(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c < 32 || c === 127 || c === 58 || c === 124) return false;
+    if (c < 32 || c === 127 || c === 124) return false;
   }
   return true;
 }
@@ -191,6 +194,13 @@ function checkRows(rows: readonly RollupRow[], key: string, stat: Stat, when: st
     fail('HG_MIXED_TYPES', `${JSON.stringify(key)} has samples of types ${types} ${when}; choose one with ?type=`);
   }
   if (rows[0].type === 's' && stat !== 'count') fail('HG_STAT_NOT_APPLICABLE', `${JSON.stringify(key)} is a set: only count (distinct members) applies`);
+  const bucketed = rows.filter(isBucketRow).length;
+  if (bucketed > 0 && bucketed < rows.length) {
+    fail('HG_MIXED_TYPES', `${JSON.stringify(key)} has both a remote-written histogram (buckets) and samples ${when}; choose one with ?tag=`);
+  }
+  if (bucketed > 0 && BUCKET_UNKNOWN_STATS.includes(stat)) {
+    fail('HG_STAT_NOT_APPLICABLE', `${JSON.stringify(key)} is a Prometheus histogram sent by remote write: its buckets do not give ${stat}; count, sum, average, median and percentiles (estimated) apply`);
+  }
 }
 
 /**
@@ -261,7 +271,7 @@ function registerKeysRoute(app: FastifyInstance, reader: RollupReader, options: 
     }
     const { prefix = '', limit: rawLimit } = query;
     if (typeof prefix !== 'string' || Buffer.byteLength(prefix) > maxKeyBytes || !isNameText(prefix)) {
-      fail('HG_INVALID_QUERY', `prefix must be given once, at most ${maxKeyBytes} bytes, without ':', '|' or control characters`);
+      fail('HG_INVALID_QUERY', `prefix must be given once, at most ${maxKeyBytes} bytes, without '|' or control characters`);
     }
     let limit = KEYS_DEFAULT_LIMIT;
     if (rawLimit !== undefined) {
