@@ -88,7 +88,7 @@ async function scrapedTwiceMore(): Promise<void> {
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-rw-e2e-'));
   // the system clock: Prometheus stamps samples with the wall clock, and each lands in its own hour
-  const config = parseConfig('all', { STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', DATA_DIR: dir, FLUSH_INTERVAL_MS: '100', LOG_LEVEL: 'silent' });
+  const config = parseConfig('all', { STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', PROMETHEUS_ADDRESS: '127.0.0.1:0', DATA_DIR: dir, FLUSH_INTERVAL_MS: '100', LOG_LEVEL: 'silent' });
   hourglass = await startEmbedded({ config, rollupThread: false });
 
   jobs.inc(5); // the first sample Prometheus sees is not 0: it is a baseline, not an increase
@@ -188,7 +188,7 @@ describe('the gateway role', () => {
   it('takes POST /api/v1/write on its HTTP listener and publishes the values to JetStream as batches', async () => {
     const nats = await startNatsServer();
     const gwDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hourglass-rw-gw-'));
-    const config = parseConfig('gateway', { STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', DATA_DIR: gwDir, NATS_URL: nats.url, NATS_STREAM: 'HGRW', NATS_PARTITIONS: '1', FLUSH_INTERVAL_MS: '100', LOG_LEVEL: 'silent' });
+    const config = parseConfig('gateway', { STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', PROMETHEUS_ADDRESS: '127.0.0.1:0', DATA_DIR: gwDir, NATS_URL: nats.url, NATS_STREAM: 'HGRW', NATS_PARTITIONS: '1', FLUSH_INTERVAL_MS: '100', LOG_LEVEL: 'silent' });
     const gateway = await startGatewayRole(config, pino({ level: 'silent' }));
     const nc = await connect({ servers: nats.url });
     try {
