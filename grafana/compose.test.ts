@@ -81,7 +81,9 @@ describe('docker-compose.yml', () => {
     expect(r.status).toBe(0);
   });
 
-  const stack = () => resolvedStack();
+  // docker-compose and python3 take about a second together (much more on loaded CI): resolve once
+  let resolved: ReturnType<typeof resolvedStack> | undefined;
+  const stack = () => (resolved ??= resolvedStack());
 
   it('has every service, each with a restart policy and a healthcheck (loadgen: none to check)', () => {
     const { services, volumes } = stack();
