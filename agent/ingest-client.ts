@@ -93,12 +93,13 @@ export class IngestClient {
       if (attempt > 0) metrics.retries.inc();
       let waitMs: number | undefined;
       const endTimer = metrics.sendDuration.startTimer();
+      const deadline = AbortSignal.timeout(this.options.requestTimeoutMs);
       try {
         const response = await fetch(this.url, {
           method: 'POST',
           headers,
           body: payload,
-          signal: AbortSignal.any([signal, AbortSignal.timeout(this.options.requestTimeoutMs)]),
+          signal: AbortSignal.any([signal, deadline]),
         });
         const text = await response.text();
         endTimer();
@@ -124,7 +125,9 @@ export class IngestClient {
         if (err instanceof BodyTooLargeError) throw err;
         if (signal.aborted) throw new AgentStoppedError('agent stopping');
         this.reachable = false;
-        const timedOut = (err as Error).name === 'TimeoutError';
+        // the deadline's own state, not the error's name: depending on where the request was
+        // (connecting, sending, reading) the rejection is a TimeoutError, an AbortError or a socket error
+        const timedOut = deadline.aborted || (err as Error).name === 'TimeoutError';
         metrics.sendErrors.inc({ reason: timedOut ? 'timeout' : 'network' });
         this.options.onError(timedOut ? 'timeout' : 'network', { err: String((err as Error).cause ?? err) });
       }
