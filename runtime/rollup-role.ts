@@ -45,7 +45,8 @@ export async function startRollupRole(config: Config, store: RollupStore, logger
       logger: log,
       exitAfterStoreWrite: config.failpoint === 'exit-after-store-write',
     });
-    await source.start();
+    // resume after what the store holds: the stream keeps applied batches (limits retention)
+    await source.start(await store.loadWatermark(source.writer));
     await driver.start();
     drivers.push(driver);
     log.info({ partition }, 'rollup partition started');

@@ -84,6 +84,11 @@ export interface RollupStore {
   write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark, idempotencyKeys?: readonly string[]): Promise<void>;
   /** The writer's last written watermark; 0 when none. */
   loadWatermark(writer: string): Promise<number>;
+  /**
+   * Deletes the rows and raw chunks of every writer for the hours in [fromSec, toSec) (hour
+   * starts), so `hourglass replay` can recompute them from the bus; watermarks stay.
+   */
+  deleteHours(fromSec: number, toSec: number): Promise<void>;
   close(): Promise<void>;
 }
 
