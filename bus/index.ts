@@ -7,7 +7,8 @@ export { BatchDecodeError, decodeBatch, encodeBatch, type DecodedBatch, type Enc
 export { BusUnavailableError, type BatchPublisher, type BatchSource, type BusMessage } from './contract.js';
 export { InProcessBus, MAX_PENDING_BATCHES, QueueSource, type InProcessBatch, type InProcessDelivery } from './in-process-bus.js';
 export { JetStreamPublisher, type JetStreamPublisherOptions } from './jetstream-publisher.js';
-export { PartitionSource, type PartitionSourceOptions } from './jetstream-source.js';
-export { batchSubject, connectNats, deadLetterStream, deadLetterSubject, ensureStreams, partitionOf, type StreamSettings } from './jetstream-streams.js';
+export { PartitionSource, writerOfPartition, type PartitionSourceOptions } from './jetstream-source.js';
+export { partitionOfSubject, readStoredBatches, streamExtent, type StoredBatch, type StreamExtent } from './jetstream-replay.js';
+export { batchSubject, connectNats, deadLetterStream, deadLetterSubject, ensureStreams, partitionOf, StreamRetentionError, type StreamSettings } from './jetstream-streams.js';
 export { DROP_REASONS, countDrop, createBusMetrics, createNatsMetrics, type BusMetrics, type DropReason, type NatsMetrics } from './metrics.js';
 export { Spool } from './spool.js';
