@@ -8,7 +8,8 @@ export { BusUnavailableError, type BatchPublisher, type BatchSource, type BusMes
 export { InProcessBus, MAX_PENDING_BATCHES, QueueSource, type InProcessBatch, type InProcessDelivery } from './in-process-bus.js';
 export { JetStreamPublisher, type JetStreamPublisherOptions } from './jetstream-publisher.js';
 export { PartitionSource, writerOfPartition, type PartitionSourceOptions } from './jetstream-source.js';
-export { batchSubject, connectNats, deadLetterStream, deadLetterSubject, ensureStreams, partitionOf, type StreamSettings } from './jetstream-streams.js';
+export { partitionOfSubject, readStoredBatches, streamExtent, type StoredBatch, type StreamExtent } from './jetstream-replay.js';
+export { batchSubject, connectNats, deadLetterStream, deadLetterSubject, ensureStreams, partitionOf, StreamRetentionError, type StreamSettings } from './jetstream-streams.js';
 export { DROP_REASONS, HANDOVER_DIRECTIONS, countDrop, createBusMetrics, createLeaseMetrics, createNatsMetrics, type BusMetrics, type DropReason, type HandoverDirection, type LeaseMetrics, type NatsMetrics } from './metrics.js';
 export { Spool } from './spool.js';
 export { LeaseBook, leaseTiming, planLeases, targetShare, type LeasePlan, type LeaseState, type LeaseTiming, type LeaseView } from './lease-plan.js';

@@ -1,11 +1,13 @@
 /**
  * One bus partition as a rollup reads it from JetStream: a durable pull consumer on the
- * partition's subject, messages in stream order, acknowledged only after the rollup's store write
- * (the stream is a work queue: an acknowledged batch leaves it).
+ * partition's subject, messages in stream order, acknowledged only after the rollup's store write.
+ * The stream keeps acknowledged batches (limits retention, for replay): what a worker applied is
+ * its consumer's ack floor and, above it, the store's watermark of the writer.
  *
- * At start the consumer is recreated, so delivery restarts at the oldest unacknowledged batch and
- * in stream order (a consumer left over from a killed worker would redeliver its in-flight
- * batches only after their ack wait, behind newer ones).
+ * At start the consumer is recreated, so delivery restarts in stream order at the first batch
+ * after both (a consumer left over from a killed worker would redeliver its in-flight batches only
+ * after their ack wait, behind newer ones; one made with DeliverPolicy.All would read the whole
+ * retention again).
  */
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { BatchSource, BusMessage } from './contract.js';
@@ -45,16 +47,21 @@ export class PartitionSource implements BatchSource {
     this.durable = `rollup-p${options.partition}`;
   }
 
-  /** Recreates the partition's consumer and starts pulling. */
-  async start(): Promise<void> {
+  /**
+   * Recreates the partition's consumer and starts pulling after `appliedSeq` (the store's
+   * watermark of this writer) or the old consumer's ack floor, whichever is higher.
+   */
+  async start(appliedSeq = 0): Promise<void> {
     const { stream, partition, metrics, lagIntervalMs } = this.options;
+    const previous = await this.jsm.consumers.info(stream, this.durable).catch(() => undefined);
+    const after = Math.max(appliedSeq, previous?.ack_floor.stream_seq ?? 0);
     await this.jsm.consumers.delete(stream, this.durable).catch(() => false);
     await this.jsm.consumers.add(stream, {
       durable_name: this.durable,
       filter_subject: batchSubject(stream, partition),
-      // explicit: a work-queue stream removes each batch on its own ack
+      // explicit: the ack floor moves only past batches whose store write is done
       ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
+      ...(after > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 } : { deliver_policy: DeliverPolicy.All }),
       ack_wait: ACK_WAIT_MS * NS_PER_MS,
       max_ack_pending: MAX_ACK_PENDING,
     });

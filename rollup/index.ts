@@ -6,3 +6,4 @@ export { RollupDriver, WriteNotAllowedError, type DriverEvents, type DriverOptio
 export { RollupTelemetry, createRollupMetrics, type RollupMetrics } from './metrics.js';
 export { Rollup, type FlushReport, type RejectedRow, type RollupOptions, type SeriesRefusal } from './rollup.js';
 export { SERIES_REFUSAL_REASONS, SeriesBudget, type SeriesRefusalReason } from './series-budget.js';
+export { replayHours, type ReplayOptions, type ReplayProgress, type ReplayReport } from './replay.js';

@@ -6,7 +6,7 @@ import { INFLUX_APIS, type InfluxSettings } from '../store/index.js';
 import { AgentFormatError, parseAgentFormat, type AgentFormat } from '../agent/index.js';
 import { MappingError, loadMapping, type Mapping } from '../gateway/index.js';
 
-export const ROLES = ['all', 'gateway', 'rollup', 'query', 'agent'] as const;
+export const ROLES = ['all', 'gateway', 'rollup', 'query', 'agent', 'replay'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -272,7 +272,7 @@ export function parseConfig(role: string, env: Raw, flags: Raw = {}): Config {
     for (const n of need) if (pick(n) === undefined) problems.push(`${n}: required when INFLUX_URL is set and INFLUX_API=${influxApi}`);
   }
 
-  if (natsUrl === undefined && (role === 'gateway' || role === 'rollup')) {
+  if (natsUrl === undefined && (role === 'gateway' || role === 'rollup' || role === 'replay')) {
     problems.push(`NATS_URL: required for the ${role} role (only the all role can use the in-process bus)`);
   }
 

@@ -169,7 +169,9 @@ describe('distributed: 2 gateways, 2 rollup workers, NATS JetStream', () => {
     workers[0] = await role('rollup', { DATA_DIR: storeDir(), ROLLUP_PARTITIONS: '0,1' });
     await waitForGatewaysToReceive(sequence);
     await expectExactStatistics();
-    expect(await metricValue(workers[0].httpPort, /hourglass_batches_redelivered_total (\d+)/)).toBeGreaterThan(0);
+    // the consumer restarts after the store's watermark (jetstream-source.ts), not at the ack floor:
+    // what was written but not acknowledged is not even read again
+    expect(await metricValue(workers[0].httpPort, /hourglass_batches_redelivered_total (\d+)/)).toBe(0);
   }, 60_000);
 
   it('a poison batch goes to the dead-letter stream and blocks nothing', async () => {

@@ -65,7 +65,8 @@ export async function startRollupRole(config: Config, store: RollupStore, logger
     });
     drivers.set(partition, driver);
     try {
-      await source.start();
+      // resume after what the store holds: the stream keeps applied batches (limits retention)
+      await source.start(await store.loadWatermark(source.writer));
       await driver.start();
     } catch (err) {
       if (drivers.get(partition) === driver) drivers.delete(partition);

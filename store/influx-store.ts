@@ -18,7 +18,7 @@
 import { hourStartSec, systemClock, type Clock } from '../core/index.js';
 import { accepted, authorization, endpoint, exchange, influxQl, v1Target, v2Target, type InfluxSettings, type V1Target, type V2Target } from './influx-http.js';
 import { FluxReader, InfluxQlReader, type InfluxReads } from './influx-reader.js';
-import { chunkLine, rowLine, watermarkLine } from './influx-line-protocol.js';
+import { RAW_MEASUREMENT, ROLLUP_MEASUREMENT, chunkLine, rfc3339Ns, rowLine, watermarkLine } from './influx-line-protocol.js';
 import type { RawChunk, RollupRow, RollupStore, SeriesKey, Watermark, WriterClaim } from './schema.js';
 
 /** Well under influxd 1.x's default max-body-size (25 MB). */
@@ -84,6 +84,40 @@ function postV2(target: V2Target): PostLines {
   };
 }
 
+/** Deletes the points of `rollup` and `rollup_raw` in [fromSec, toSec), every writer (RollupStore.deleteHours). */
+type DeleteHours = (fromSec: number, toSec: number) => Promise<void>;
+
+/**
+ * v1: InfluxQL DELETE by time range, the bounds bound as parameters (RFC 3339 strings, which
+ * InfluxQL compares with time). A raw chunk's time is its hour start plus its number in
+ * nanoseconds, so it falls in its hour.
+ */
+function deleteV1(target: V1Target): DeleteHours {
+  return async (fromSec, toSec) => {
+    const statements = [ROLLUP_MEASUREMENT, RAW_MEASUREMENT].map((m) => `DELETE FROM "${m}" WHERE time >= $from AND time < $to`);
+    await influxQl(target, statements, { from: rfc3339Ns(fromSec), to: rfc3339Ns(toSec) });
+  };
+}
+
+/** A string literal of the delete predicate syntax: double quotes, with `\` and `"` escaped. */
+export const deletePredicateString = (value: string) => `"${value.replace(/[\\"]/g, '\\$&')}"`;
+
+/**
+ * v2: POST /api/v2/delete, once per measurement (the predicate syntax has no OR). Its `stop` is
+ * inclusive, so it is the last nanosecond before `toSec`.
+ */
+export function deleteV2Requests(fromSec: number, toSec: number): { start: string; stop: string; predicate: string }[] {
+  return [ROLLUP_MEASUREMENT, RAW_MEASUREMENT].map((m) => ({ start: rfc3339Ns(fromSec), stop: rfc3339Ns(toSec - 1, 999_999_999), predicate: `_measurement=${deletePredicateString(m)}` }));
+}
+
+function deleteV2(target: V2Target): DeleteHours {
+  const url = endpoint(target.url, '/api/v2/delete', { org: target.org, bucket: target.bucket });
+  const headers = { 'content-type': 'application/json', ...authorization(target.token) };
+  return async (fromSec, toSec) => {
+    for (const request of deleteV2Requests(fromSec, toSec)) accepted(await exchange(url, headers, JSON.stringify(request), 'delete'), 'delete');
+  };
+}
+
 export class InfluxStore implements RollupStore {
   constructor(
     private readonly reads: InfluxReads,
@@ -92,6 +126,9 @@ export class InfluxStore implements RollupStore {
     private readonly prepare: () => Promise<void>,
     /** Dates watermark points (see influx-line-protocol.ts). */
     private readonly clock: Clock = systemClock,
+    private readonly eraseHours: DeleteHours = async () => {
+      throw new Error('this InfluxStore cannot delete');
+    },
   ) {}
 
   async loadRows(keys: readonly SeriesKey[], writer: string): Promise<(RollupRow | undefined)[]> {
@@ -136,6 +173,11 @@ export class InfluxStore implements RollupStore {
     return { seq: await this.loadWatermark(writer), epoch: 0 };
   }
 
+  async deleteHours(fromSec: number, toSec: number): Promise<void> {
+    await this.prepare();
+    await this.eraseHours(fromSec, toSec);
+  }
+
   close(): Promise<void> {
     return this.reads.close();
   }
@@ -144,9 +186,9 @@ export class InfluxStore implements RollupStore {
 export function openInfluxStore(config: InfluxSettings, clock: Clock = systemClock): InfluxStore {
   if (config.api === 'v1') {
     const target = v1Target(config);
-    return new InfluxStore(new InfluxQlReader(target), postV1(target), v1Database(target), clock);
+    return new InfluxStore(new InfluxQlReader(target), postV1(target), v1Database(target), clock, deleteV1(target));
   }
   const target = v2Target(config);
   // a bucket is made by its owner, with its retention: a missing one is StoreUnavailableError
-  return new InfluxStore(new FluxReader(target), postV2(target), async () => {}, clock);
+  return new InfluxStore(new FluxReader(target), postV2(target), async () => {}, clock, deleteV2(target));
 }

@@ -96,6 +96,11 @@ export interface RollupStore {
    * Stores that cannot check it (InfluxDB: no transactions) return epoch 0 and never refuse.
    */
   claimWriter(writer: string): Promise<WriterClaim>;
+  /**
+   * Deletes the rows and raw chunks of every writer for the hours in [fromSec, toSec) (hour
+   * starts), so `hourglass replay` can recompute them from the bus; watermarks stay.
+   */
+  deleteHours(fromSec: number, toSec: number): Promise<void>;
   close(): Promise<void>;
 }
 

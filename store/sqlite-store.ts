@@ -214,6 +214,7 @@ export class SqliteStore extends SqliteReader implements RollupStore {
   private readonly selectWatermark;
   private readonly countOfHour;
   private readonly claim;
+  private readonly deleteRange;
 
   constructor(db: Database.Database) {
     super(db);
@@ -239,6 +240,13 @@ export class SqliteStore extends SqliteReader implements RollupStore {
     this.upsertWatermark = db.prepare('INSERT INTO rollup_watermark (writer, seq) VALUES (?, ?) ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq');
     this.selectWatermark = db.prepare<[string], { seq: number; epoch: number }>('SELECT seq, epoch FROM rollup_watermark WHERE writer = ?');
     this.countOfHour = db.prepare<[number, string], { n: number }>('SELECT count(*) AS n FROM rollup WHERE hour = ? AND writer = ?');
+    const deleteRows = db.prepare('DELETE FROM rollup WHERE hour >= ? AND hour < ?');
+    const deleteChunks = db.prepare('DELETE FROM rollup_raw WHERE hour >= ? AND hour < ?');
+    // one transaction: a reader never sees rows whose chunks are gone
+    this.deleteRange = db.transaction((fromSec: number, toSec: number) => {
+      deleteRows.run(fromSec, toSec);
+      deleteChunks.run(fromSec, toSec);
+    });
     this.insertKey = db.prepare('INSERT OR IGNORE INTO rollup_idempotency (key, written_ms) VALUES (?, ?)');
     this.forgetKeys = db.prepare('DELETE FROM rollup_idempotency WHERE written_ms < ?');
     const bumpEpoch = db.prepare('INSERT INTO rollup_watermark (writer, seq, epoch) VALUES (?, 0, 1) ON CONFLICT (writer) DO UPDATE SET epoch = epoch + 1');
@@ -324,5 +332,9 @@ export class SqliteStore extends SqliteReader implements RollupStore {
 
   async loadWatermark(writer: string): Promise<number> {
     return this.selectWatermark.get(writer)?.seq ?? 0;
+  }
+
+  async deleteHours(fromSec: number, toSec: number): Promise<void> {
+    this.deleteRange(fromSec, toSec);
   }
 }
