@@ -32,7 +32,7 @@ export async function startRollupRole(config: Config, store: RollupStore, logger
   const partitions = config.rollupPartitions ?? Array.from({ length: nats.partitions }, (_, p) => p);
   const drivers: RollupDriver[] = [];
   for (const partition of partitions) {
-    const source = new PartitionSource(js, jsm, { stream: nats.stream, partition, metrics: busMetrics, lagIntervalMs: config.flushIntervalMs });
+    const source = new PartitionSource(js, jsm, { stream: nats.stream, partition, metrics: busMetrics, lagIntervalMs: config.flushIntervalMs, nc });
     const driver = new RollupDriver({
       source,
       rollup: new Rollup({ store, writer: source.writer, clock }),
