@@ -64,7 +64,7 @@ describe('the batch stream', () => {
     await ensureStreams(jsm, settings('RESUME'));
     const seqs = await publish('RESUME', 10);
     const metrics = createBusMetrics(new Registry());
-    const source = () => new PartitionSource(jetstream(nc), jsm, { stream: 'RESUME', partition: 0, metrics, lagIntervalMs: 60_000 });
+    const source = () => new PartitionSource(jetstream(nc), jsm, { stream: 'RESUME', partition: 0, metrics, lagIntervalMs: 60_000, nc });
     // first start: nothing applied, every batch; the first 4 acknowledged (written)
     let s = source();
     await s.start(0);

@@ -10,6 +10,8 @@
  * retention again).
  */
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { AckMemory } from './ack-memory.js';
 import type { BatchSource, BusMessage } from './contract.js';
 import { batchSubject, deadLetterSubject } from './jetstream-streams.js';
 import type { BusMetrics } from './metrics.js';
@@ -21,6 +23,16 @@ const MAX_ACK_PENDING = 10_000;
 const ACK_WAIT_MS = 5 * 60_000;
 /** Batches pulled ahead of the rollup. */
 const PULL_BATCH = 256;
+/**
+ * Life of one pull request. nats.js re-pulls after a reconnect once a consumer info succeeds, and
+ * waits this long (with jitter, 0.5x to 1.5x) before asking again if it does not (a server still
+ * starting its JetStream): at the default 30 s that alone broke the "moving again within 10 s"
+ * bound of SPEC §5. Heartbeats come every half of it, so a lost pull is also noticed sooner.
+ */
+const PULL_EXPIRES_MS = 5_000;
+/** Acks sent this recently before a disconnect are sent again on reconnect (ack-memory.ts). */
+const ACK_REMEMBER_MS = 10_000;
+const ACK_PAYLOAD = new TextEncoder().encode('+ACK');
 
 export interface PartitionSourceOptions {
   readonly stream: string;
@@ -28,6 +40,8 @@ export interface PartitionSourceOptions {
   readonly metrics: BusMetrics;
   /** How often the consumer's backlog gauge is refreshed. */
   readonly lagIntervalMs: number;
+  /** The connection `js` runs on: its reconnects trigger sending remembered acks again. */
+  readonly nc: NatsConnection;
 }
 
 export const writerOfPartition = (partition: number) => `p${partition}`;
@@ -37,6 +51,8 @@ export class PartitionSource implements BatchSource {
   private readonly durable: string;
   private consumerMessages: ConsumerMessages | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
+  private readonly acks = new AckMemory({ rememberMs: ACK_REMEMBER_MS, max: MAX_ACK_PENDING, nowMs: () => Date.now() });
+  private statusLoop: { stop(): void } | undefined;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -66,7 +82,8 @@ export class PartitionSource implements BatchSource {
       max_ack_pending: MAX_ACK_PENDING,
     });
     const consumer = await this.js.consumers.get(stream, this.durable);
-    this.consumerMessages = await consumer.consume({ max_messages: PULL_BATCH });
+    this.consumerMessages = await consumer.consume({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
+    this.watchConnection();
     const lag = async () => {
       const info = await consumer.info(false).catch(() => undefined); // false: ask the server, not the cache
       if (info) metrics.consumerPending.set({ partition: String(partition) }, info.num_pending + info.num_ack_pending);
@@ -77,7 +94,17 @@ export class PartitionSource implements BatchSource {
   async *messages(): AsyncIterable<BusMessage> {
     if (this.consumerMessages === undefined) throw new Error('PartitionSource.start() first');
     for await (const m of this.consumerMessages) {
-      yield { seq: m.seq, data: m.data, endOfInterval: false, ack: () => m.ack() };
+      yield {
+        seq: m.seq,
+        data: m.data,
+        endOfInterval: false,
+        ack: () => {
+          m.ack();
+          // remembered: nats.js drops it silently if the connection is down (ack-memory.ts)
+          // (the reply subject is where an ack goes; nats.js's JsMsgImpl has it, its public type does not)
+          this.options.metrics.acksForgotten.inc(this.acks.sent((m as typeof m & { reply: string }).reply));
+        },
+      };
     }
   }
 
@@ -86,8 +113,34 @@ export class PartitionSource implements BatchSource {
     return true;
   }
 
+  /**
+   * Sends remembered acks again after each reconnect. Without this, a NATS restart left batches
+   * "ack pending" on the server for the whole ack wait (5 minutes), applied and written but counted
+   * as backlog, and redelivered long after.
+   */
+  private watchConnection(): void {
+    const { nc, metrics } = this.options;
+    const status = nc.status() as AsyncIterable<{ type: string }> & { stop(): void };
+    this.statusLoop = status;
+    void (async () => {
+      for await (const s of status) {
+        if (s.type === 'disconnect') this.acks.disconnected();
+        else if (s.type === 'reconnect') {
+          const replies = this.acks.reconnected();
+          try {
+            for (const reply of replies) nc.publish(reply, ACK_PAYLOAD);
+          } catch {
+            // the connection is closing (stop): the acks go with the worker, the batches are redelivered
+          }
+          metrics.acksResent.inc(replies.length);
+        }
+      }
+    })();
+  }
+
   stop(): void {
     clearInterval(this.lagTimer);
+    this.statusLoop?.stop();
     // a partition handed to another worker is no longer this worker's backlog
     this.options.metrics.consumerPending.remove({ partition: String(this.options.partition) });
     this.consumerMessages?.stop();

@@ -24,6 +24,8 @@ export function createBusMetrics(registry: Registry) {
     spoolBytes: new Gauge({ name: 'hourglass_spool_bytes', help: 'Bytes in the gateway spool', registers }),
     publishDuration: new Histogram({ name: 'hourglass_publish_duration_seconds', help: 'Time from publish to JetStream ack', buckets: DURATION_BUCKETS_SECONDS, registers }),
     batchesDuplicate: new Counter({ name: 'hourglass_batches_duplicate_total', help: 'Publishes JetStream recognised as duplicates of an earlier one (replays after a lost ack)', registers }),
+    acksResent: new Counter({ name: 'hourglass_acks_resent_total', help: 'Batch acknowledgements sent again after a NATS reconnect (the first may have been lost with the connection)', registers }),
+    acksForgotten: new Counter({ name: 'hourglass_acks_forgotten_total', help: 'Sent acknowledgements no longer remembered for resending, to stay within the bound', registers }),
     consumerPending: new Gauge({ name: 'hourglass_consumer_pending_messages', help: 'Batches in the stream not yet delivered to this worker, by partition', labelNames: ['partition'] as const, registers }),
   };
   for (const reason of DROP_REASONS) {

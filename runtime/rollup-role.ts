@@ -41,7 +41,7 @@ export async function startRollupRole(config: Config, store: RollupStore, logger
   const drivers = new Map<number, RollupDriver>();
   let leases: PartitionLeases | undefined;
   const startPartition = async (partition: number): Promise<void> => {
-    const source = new PartitionSource(js, jsm, { stream: nats.stream, partition, metrics: busMetrics, lagIntervalMs: config.flushIntervalMs });
+    const source = new PartitionSource(js, jsm, { stream: nats.stream, partition, metrics: busMetrics, lagIntervalMs: config.flushIntervalMs, nc });
     const events = telemetry.eventsOf(source.writer, (values) => countDrop(busMetrics, 'apply_failed', values));
     const driver = new RollupDriver({
       source,
