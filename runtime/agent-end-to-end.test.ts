@@ -79,24 +79,25 @@ class LogWriter {
     seed: number,
   ) {
     this.fd = fs.openSync(file, 'a');
-    const random = seededRandom(seed);
-    this.done = (async () => {
-      for (let i = 0; !this.stopped; i++) {
-        const action = this.actions.shift();
-        if (action) await action();
-        const sample = FORMATS[format](i, 1 + Math.floor(random() * 3000));
-        const t0 = performance.now();
-        try {
-          fs.writeSync(this.fd, `${sample.line}\n`);
-          this.samples.push(sample);
-        } catch {
-          this.failures++;
-        }
-        this.latenciesMs.push(performance.now() - t0);
-        await delay(WRITE_PERIOD_MS);
+    this.done = this.run(format, seededRandom(seed));
+  }
+
+  private async run(format: FormatName, random: () => number): Promise<void> {
+    for (let i = 0; !this.stopped; i++) {
+      const action = this.actions.shift();
+      if (action) await action();
+      const sample = FORMATS[format](i, 1 + Math.floor(random() * 3000));
+      const t0 = performance.now();
+      try {
+        fs.writeSync(this.fd, `${sample.line}\n`);
+        this.samples.push(sample);
+      } catch {
+        this.failures++;
       }
-      fs.closeSync(this.fd);
-    })();
+      this.latenciesMs.push(performance.now() - t0);
+      await delay(WRITE_PERIOD_MS);
+    }
+    fs.closeSync(this.fd);
   }
 
   /** Runs `action` between two appends; resolves once it ran. */
@@ -163,8 +164,8 @@ class AgentHandle {
     private readonly env: Record<string, string>,
   ) {}
 
-  async start(): Promise<void> {
-    this.proc = await startHourglass('agent', this.env);
+  async start(extraEnv: Record<string, string> = {}): Promise<void> {
+    this.proc = await startHourglass('agent', { ...this.env, ...extraEnv });
     started.add(this.proc);
   }
 
@@ -239,26 +240,35 @@ async function runScenario(pipeline: Pipeline): Promise<void> {
   const agent = (name: FormatName) => agents.get(name) as AgentHandle;
   const sent = (a: AgentHandle) => a.metric(/^hourglass_agent_lines_sent_total (\S+)$/m);
   const event = (a: AgentHandle, e: string) => a.metric(new RegExp(`^hourglass_agent_file_events_total\\{event="${e}"\\} (\\S+)$`, 'm'));
+  const gatewayDuplicates = () => metricValue(pipeline.gatewayPort, /^hourglass_http_ingest_duplicates_total (\S+)$/m);
   try {
-    await Promise.all([...agents.values()].map((a) => a.start()));
+    // 1. The JSON agent's first life ends in a SIGKILL right after the gateway acknowledged its
+    //    first batch and before the offset moved (the failpoint): its restart sends that range
+    //    again under the same Idempotency-Key, which the gateway recognises.
+    await agent('json').start({ FAILPOINT: 'agent-exit-after-send' });
+    await Promise.all([agent('statsd').start(), agent('nginx').start()]);
+    expect(await agent('json').proc.exited).toBe(null);
+    expect(agent('json').proc.child.signalCode).toBe('SIGKILL');
+    started.delete(agent('json').proc);
+    await agent('json').start();
+    await eventually(async () => ((await gatewayDuplicates()) >= 1 ? true : undefined), 'the gateway recognising the resent range');
     for (const a of agents.values()) await eventually(async () => ((await sent(a)) > 0 ? true : undefined), `${a.name} agent delivering`);
-    mark('agents delivering');
+    mark('agents delivering; json agent killed after an acknowledged send and restarted');
 
-    // 1. The JSON agent SIGKILLed at an arbitrary moment of its stream, then restarted: the range it
-    //    had in flight goes again under the same Idempotency-Key.
+    // 2. And SIGKILLed again at an arbitrary moment of its stream, then restarted.
     await agent('json').kill();
     await agent('json').start();
     await eventually(async () => ((await sent(agent('json'))) > 0 ? true : undefined), 'the restarted json agent delivering');
     mark('json agent killed and restarted');
 
-    // 2. The nginx log truncated in place (copytruncate) while its agent follows it.
+    // 3. The nginx log truncated in place (copytruncate) while its agent follows it.
     await writer('nginx').copyTruncate(() => agent('nginx').caughtUp('caught up before copytruncate'));
     await eventually(async () => ((await event(agent('nginx'), 'truncated')) === 1 ? true : undefined), 'the nginx agent noticing the truncation');
     mark('nginx log copytruncated');
 
     await pipeline.midRunFaults?.([...agents.values()]);
 
-    // 3. The gateway down for 20 s. The StatsD log is rotated by rename meanwhile (the agent is
+    // 4. The gateway down for 20 s. The StatsD log is rotated by rename meanwhile (the agent is
     //    retrying one batch then: it notices the rotation only once the gateway is back).
     await pipeline.stopGateway();
     mark('gateway stopped');
