@@ -382,7 +382,7 @@ describe('hourglass agent end to end, real processes', () => {
       return p;
     };
     let gateway = await role('gateway', gatewayEnv);
-    const rollup = await role('rollup', { ...common, DATA_DIR: path.join(dir, 'store'), ROLLUP_PARTITIONS: '0,1' });
+    await role('rollup', { ...common, DATA_DIR: path.join(dir, 'store'), ROLLUP_PARTITIONS: '0,1' });
     const query = await role('query', { DATA_DIR: path.join(dir, 'store') });
     await runScenario({
       gatewayPort: port,
