@@ -9,7 +9,7 @@
  * after their ack wait, behind newer ones; one made with DeliverPolicy.All would read the whole
  * retention again).
  */
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckMemory } from './ack-memory.js';
 import type { BatchSource, BusMessage } from './contract.js';
@@ -33,6 +33,8 @@ const PULL_EXPIRES_MS = 5_000;
 /** Acks sent this recently before a disconnect are sent again on reconnect (ack-memory.ts). */
 const ACK_REMEMBER_MS = 10_000;
 const ACK_PAYLOAD = new TextEncoder().encode('+ACK');
+/** Wait between attempts of a reset after a reconnect (store write, consumer re-creation). */
+const RESET_RETRY_MS = 1000;
 
 export interface PartitionSourceOptions {
   readonly stream: string;
@@ -50,6 +52,18 @@ export class PartitionSource implements BatchSource {
   readonly writer: string;
   private readonly durable: string;
   private consumerMessages: ConsumerMessages | undefined;
+  private consumer: Consumer | undefined;
+  /** Stream sequence of the last batch handed to the rollup. */
+  private lastYielded = 0;
+  /** Between a disconnect and the end of the reset that follows the reconnect: deliveries are withheld. */
+  private interrupted = false;
+  private resetting: Promise<void> | undefined;
+  private stopped = false;
+  /**
+   * Makes the rollup write and acknowledge everything handed to it so far (RollupDriver.flush),
+   * called before the consumer is recreated after a reconnect.
+   */
+  beforeReset: (() => Promise<void>) | undefined;
   private lagTimer: NodeJS.Timeout | undefined;
   private readonly acks = new AckMemory({ rememberMs: ACK_REMEMBER_MS, max: MAX_ACK_PENDING, nowMs: () => Date.now() });
   private statusLoop: { stop(): void } | undefined;
@@ -68,7 +82,19 @@ export class PartitionSource implements BatchSource {
    * watermark of this writer) or the old consumer's ack floor, whichever is higher.
    */
   async start(appliedSeq = 0): Promise<void> {
-    const { stream, partition, metrics, lagIntervalMs } = this.options;
+    const { partition, metrics, lagIntervalMs } = this.options;
+    this.lastYielded = appliedSeq;
+    await this.createConsumer(appliedSeq);
+    this.watchConnection();
+    const lag = async () => {
+      const info = await this.consumer?.info(false).catch(() => undefined); // false: ask the server, not the cache
+      if (info) metrics.consumerPending.set({ partition: String(partition) }, info.num_pending + info.num_ack_pending);
+    };
+    this.lagTimer = setInterval(() => void lag(), lagIntervalMs);
+  }
+
+  private async createConsumer(appliedSeq: number): Promise<void> {
+    const { stream, partition } = this.options;
     const previous = await this.jsm.consumers.info(stream, this.durable).catch(() => undefined);
     const after = Math.max(appliedSeq, previous?.ack_floor.stream_seq ?? 0);
     await this.jsm.consumers.delete(stream, this.durable).catch(() => false);
@@ -81,19 +107,53 @@ export class PartitionSource implements BatchSource {
       ack_wait: ACK_WAIT_MS * NS_PER_MS,
       max_ack_pending: MAX_ACK_PENDING,
     });
-    const consumer = await this.js.consumers.get(stream, this.durable);
-    this.consumerMessages = await consumer.consume({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
-    this.watchConnection();
-    const lag = async () => {
-      const info = await consumer.info(false).catch(() => undefined); // false: ask the server, not the cache
-      if (info) metrics.consumerPending.set({ partition: String(partition) }, info.num_pending + info.num_ack_pending);
-    };
-    this.lagTimer = setInterval(() => void lag(), lagIntervalMs);
+    this.consumer = await this.js.consumers.get(stream, this.durable);
+    this.consumerMessages = await this.consumer.consume({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS });
+  }
+
+  /**
+   * After a reconnect: batches the server sent while the connection broke are lost in transit,
+   * yet count as delivered; it sends them again only after the ack wait (5 minutes), behind newer
+   * ones. Applied then, their sequence would be below the rows' and the watermark, and they would
+   * be skipped as already applied: lost. So deliveries stop at the disconnect, the rollup writes
+   * and acknowledges what it has, and the consumer is recreated after the last batch handed on:
+   * delivery goes on in stream order, lost ones first.
+   */
+  private async reset(): Promise<void> {
+    this.consumerMessages?.stop();
+    for (;;) {
+      if (this.stopped) return;
+      try {
+        await this.beforeReset?.();
+        await this.createConsumer(this.lastYielded);
+        this.interrupted = false;
+        return;
+      } catch {
+        // the store or JetStream is not ready yet: deliveries stay withheld, try again
+        await new Promise((r) => setTimeout(r, RESET_RETRY_MS));
+      }
+    }
   }
 
   async *messages(): AsyncIterable<BusMessage> {
-    if (this.consumerMessages === undefined) throw new Error('PartitionSource.start() first');
-    for await (const m of this.consumerMessages) {
+    while (!this.stopped) {
+      const current = this.consumerMessages;
+      if (current === undefined) throw new Error('PartitionSource.start() first');
+      for await (const m of current) {
+        // withheld (a reset is coming: the new consumer delivers it again), or handed on already
+        if (this.interrupted || m.seq <= this.lastYielded) continue;
+        this.lastYielded = m.seq;
+        yield* this.delivered(m);
+      }
+      // the iterator ended: replaced by a reset (go on with the new consumer), or for good
+      const pending = this.resetting;
+      if (pending === undefined) return;
+      await pending;
+      if (this.resetting === pending) this.resetting = undefined;
+    }
+  }
+
+  private *delivered(m: JsMsg): Iterable<BusMessage> {
       yield {
         seq: m.seq,
         data: m.data,
@@ -105,7 +165,6 @@ export class PartitionSource implements BatchSource {
           this.options.metrics.acksForgotten.inc(this.acks.sent((m as typeof m & { reply: string }).reply));
         },
       };
-    }
   }
 
   async deadLetter(reason: string, data: Uint8Array, id?: string): Promise<boolean> {
@@ -124,8 +183,13 @@ export class PartitionSource implements BatchSource {
     this.statusLoop = status;
     void (async () => {
       for await (const s of status) {
-        if (s.type === 'disconnect') this.acks.disconnected();
-        else if (s.type === 'reconnect') {
+        if (s.type === 'disconnect') {
+          this.acks.disconnected();
+          this.interrupted = true;
+        } else if (s.type === 'reconnect') {
+          // one reset at a time; a reconnect during one queues another
+          const previous = this.resetting ?? Promise.resolve();
+          this.resetting = previous.then(() => this.reset());
           const replies = this.acks.reconnected();
           try {
             for (const reply of replies) nc.publish(reply, ACK_PAYLOAD);
@@ -139,6 +203,7 @@ export class PartitionSource implements BatchSource {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.lagTimer);
     this.statusLoop?.stop();
     // a partition handed to another worker is no longer this worker's backlog

@@ -63,6 +63,8 @@ export async function startRollupRole(config: Config, store: RollupStore, logger
       writeAllowed: leases === undefined ? undefined : () => (leases as PartitionLeases).mayWrite(partition),
       exitAfterStoreWrite: config.failpoint === 'exit-after-store-write',
     });
+    // after a NATS reconnect the source recreates its consumer; first, what was handed on is written
+    source.beforeReset = () => driver.flush();
     drivers.set(partition, driver);
     try {
       // resume after what the store holds: the stream keeps applied batches (limits retention)
