@@ -15,19 +15,29 @@ export function rankBounds(q: number, total: number): { reach: number; pass: num
 }
 
 export function exactQuantile(values: ArrayLike<number>, weights: ArrayLike<number> | null, q: number): number {
+  return exactQuantiles(values, weights, [q])[0];
+}
+
+/**
+ * Several quantiles of the same samples with one sort (a flush computes median, p90, p95 and p99
+ * of each series-hour and name-hour: one sort instead of four). Each answer is exactQuantile's.
+ */
+export function exactQuantiles(values: ArrayLike<number>, weights: ArrayLike<number> | null, qs: readonly number[]): number[] {
   const n = values.length;
-  if (n === 0) return NaN;
+  if (n === 0) return qs.map(() => NaN);
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => values[a] - values[b]);
   let total = 0;
   for (let i = 0; i < n; i++) total += weights === null ? 1 : weights[i];
-  const { reach, pass } = rankBounds(q, total);
-  let lower = NaN;
-  let cumulative = 0;
-  for (const i of order) {
-    cumulative += weights === null ? 1 : weights[i];
-    if (Number.isNaN(lower) && cumulative >= reach) lower = values[i];
-    if (cumulative > pass) return (lower + values[i]) / 2;
-  }
-  // q = 1: nothing passes the total; the largest sample stands.
-  return (lower + values[order[n - 1]]) / 2;
+  return qs.map((q) => {
+    const { reach, pass } = rankBounds(q, total);
+    let lower = NaN;
+    let cumulative = 0;
+    for (const i of order) {
+      cumulative += weights === null ? 1 : weights[i];
+      if (Number.isNaN(lower) && cumulative >= reach) lower = values[i];
+      if (cumulative > pass) return (lower + values[i]) / 2;
+    }
+    // q = 1: nothing passes the total; the largest sample stands.
+    return (lower + values[order[n - 1]]) / 2;
+  });
 }
