@@ -37,7 +37,7 @@ const newRollup = () => new Rollup({ store, writer: 'p0', clock, budget: new Ser
  * stands for (every writer's rows are this one's here), stat by stat; returns them.
  */
 async function checkAgainstQuery(name: string, hourSec = H21): Promise<StatsRow[]> {
-  const stats = await store.statsOf(name, hourSec);
+  const stats = await store.stats(name, hourSec);
   const rows = await store.rows(name, hourSec);
   const families = new Set(rows.map((r) => FAMILY_OF[r.type]));
   expect(stats.length, `${name}: one point per series and per family`).toBe(rows.length + families.size);

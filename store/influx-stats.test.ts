@@ -72,7 +72,7 @@ describe('rollup_stats in InfluxDB', () => {
       for (const key of [...names, 'hits', 'g', 'u', 'big']) {
         const [records] = await influxQl(target, [`SELECT * FROM "${STATS_MEASUREMENT}" WHERE "name" = $name AND time = $time`], { name: encodeTagValue(key), time: rfc3339Ns(H) });
         const fromInflux = records.map(statsFromRecord);
-        const fromSqlite = await sqlite.statsOf(key, H);
+        const fromSqlite = await sqlite.stats(key, H);
         expect(fromSqlite.length, key).toBeGreaterThan(1);
         expect(sortStats(fromInflux), key).toEqual(sortStats(fromSqlite));
         points += fromInflux.length;
@@ -80,7 +80,7 @@ describe('rollup_stats in InfluxDB', () => {
         expect(mergedOnly.length, key).toBe(new Set(fromSqlite.map((s) => s.family)).size);
       }
       expect(points).toBeGreaterThan(20);
-      const bigStats = await sqlite.statsOf('big', H);
+      const bigStats = await sqlite.stats('big', H);
       expect(bigStats.find((s) => s.tags === null)?.exact).toBe(false);
       expect(bigStats.find((s) => s.tags === 'shard:0')?.exact).toBe(true);
     } finally {

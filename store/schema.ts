@@ -166,6 +166,12 @@ export interface RollupReader {
   rows(name: string, hourSec: number): Promise<RollupRow[]>;
   /** The raw chunks of these rows. */
   chunks(rows: readonly RollupRow[]): Promise<RawChunk[]>;
+  /**
+   * The `rollup_stats` points of a name-hour (every writer, tag set and family), so the query API
+   * can answer from one point instead of a merge. Optional: a reader without it (Flux, for now)
+   * always merges.
+   */
+  stats?(name: string, hourSec: number): Promise<StatsRow[]>;
   /** Every row of a name over the 24 hours from `dayStartSec`: the day form of the query API (SPEC §4.1). */
   rowsOfDay(name: string, dayStartSec: number): Promise<RollupRow[]>;
   /**

@@ -229,7 +229,7 @@ export class SqliteReader implements RollupReader {
   }
 
   /** The rollup_stats rows of a name-hour (every writer, tag set and family). */
-  async statsOf(name: string, hourSec: number): Promise<StatsRow[]> {
+  async stats(name: string, hourSec: number): Promise<StatsRow[]> {
     return read(() => this.selectStats.all(name, hourSec).map(toStatsRow));
   }
 
