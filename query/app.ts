@@ -224,6 +224,12 @@ function checkRows(rows: readonly RollupRow[], key: string, stat: Stat, when: st
     fail('HG_MIXED_TYPES', `${JSON.stringify(key)} has samples of types ${types} ${when}; choose one with ?type=`);
   }
   if (rows[0].type === 's' && stat !== 'count') fail('HG_STAT_NOT_APPLICABLE', `${JSON.stringify(key)} is a set: only count (distinct members) applies`);
+  // restored from 6d18461 (lost in a later merge): buckets neither mix with samples nor give min or max
+  const bucketed = rows.filter(isBucketRow).length;
+  if (bucketed > 0 && bucketed < rows.length) fail('HG_MIXED_TYPES', `${JSON.stringify(key)} has both a remote-written histogram (buckets) and samples ${when}; choose one with ?tag=`);
+  if (bucketed > 0 && BUCKET_UNKNOWN_STATS.includes(stat)) {
+    fail('HG_STAT_NOT_APPLICABLE', `${JSON.stringify(key)} is a Prometheus histogram sent by remote write: its buckets do not give ${stat}; count, sum, average, median and percentiles (estimated) apply`);
+  }
 }
 
 /**

@@ -14,7 +14,7 @@
  *   values), with every other such series of the flush in one loadChunks.
  * The open hour of a writer that runs on pays neither: it met the hour with nothing stored.
  */
-import { FAMILY_OF, computeStatistics, rowsAreExact, type Family, type Stat, type StatChunk, type Statistic } from '../core/index.js';
+import { FAMILY_OF, computeStatistics, isBucketRow, rowsAreExact, type Family, type Stat, type StatChunk, type Statistic } from '../core/index.js';
 import { StoreUnavailableError, type RollupRow, type RollupStore, type StatsRow } from '../store/index.js';
 import type { SeriesState } from './series-state.js';
 
@@ -160,6 +160,9 @@ export class HourStatistics {
         attempt(() => {
           const group = [...nh.states].filter((s) => FAMILY_OF[s.type] === family);
           const groupRows = group.map(rowFor);
+          // a remote-written histogram beside samples: the query API refuses to merge them (409), so no point
+          const bucketed = groupRows.filter(isBucketRow).length;
+          if (bucketed > 0 && bucketed < groupRows.length) return;
           let n = 0;
           for (const r of groupRows) n += r.n;
           // one series: its own statistics, already computed from the same row and values
