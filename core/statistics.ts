@@ -140,11 +140,12 @@ class RowMerge {
     const { rows, chunks, count, min, max } = this;
     if (chunks !== null) {
       const values: number[] = [];
-      const weights: number[] = [];
+      // weights only when some value has one: unit weights take exactQuantiles' faster path
+      const weights: number[] | null = chunks.some((c) => c.weights !== null) ? [] : null;
       for (const c of chunks) {
         for (let i = 0; i < c.values.length; i++) {
           values.push(c.values[i]);
-          weights.push(c.weights === null ? 1 : c.weights[i]);
+          weights?.push(c.weights === null ? 1 : c.weights[i]);
         }
       }
       return exactQuantiles(values, weights, QUANTILES).map((value) => ({ value, count, exact: true }));
