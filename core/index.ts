@@ -10,6 +10,23 @@ export { MS_PER_HOUR, SECONDS_PER_DAY, SECONDS_PER_HOUR, hourEndMs, hourOfMs, ho
 export { RateLimitedLog, type Logger } from './log.js';
 export { METRIC_TYPES, TYPE_BY_CODE, TYPE_CODE, type MetricType } from './metric-type.js';
 export { PROBLEMS, ProblemError, RETRY_AFTER_SEC, fail, installProblemHandlers, problem, sendProblem, type Problem, type ProblemCode } from './problems.js';
-export { exactQuantile, rankBounds } from './quantile.js';
+export { exactQuantile, exactQuantiles, rankBounds } from './quantile.js';
 export { RELATIVE_ACCURACY, Sketch } from './sketch.js';
+export {
+  BUCKET_UNKNOWN_STATS,
+  EXACT_SAMPLE_LIMIT,
+  FAMILIES,
+  FAMILY_OF,
+  STATS,
+  computeStatistic,
+  computeStatistics,
+  isBucketRow,
+  isQuantile,
+  rowsAreExact,
+  type Family,
+  type Stat,
+  type StatChunk,
+  type StatRow,
+  type Statistic,
+} from './statistics.js';
 export { DURATION_BUCKETS_SECONDS } from './telemetry.js';

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exactQuantile } from '../core/index.js';
 import { encodeTagValue } from '../store/influx-line-protocol.js';
 import { eventually, getJson, sendUdp, startHourglass, type HourglassProcess } from '../test-support/hourglass-process.js';
 import { startInfluxd, startNatsServer, startPrometheus, type Influxd, type NatsServer, type Prometheus } from '../test-support/servers.js';
@@ -139,13 +140,21 @@ describe('Grafana files', () => {
     for (const { p, t } of targetsOf(PROM_UID)) expect(typeof t.expr === 'string' && t.expr.length > 0, `${p.title} ${t.refId}`).toBe(true);
   });
 
-  it('no medians or percentiles are computed from InfluxDB, and the dashboard says where they are', () => {
-    // percentile()/median() over per-writer rows would be a fake median: they need the raw values or sketches
+  it('no InfluxQL function makes a median or percentile: they are read from rollup_stats, hour by hour', () => {
+    // percentile()/median() over per-writer rows would be a fake median: they need the raw values or
+    // sketches, which the rollup merges and writes to rollup_stats
     for (const { p, t } of targetsOf(INFLUX_UID)) expect(t.query, p.title).not.toMatch(/\b(median|percentile|mean)\s*\(/i);
     const rt = dashboards.find((d) => d.uid === 'hourglass-response-times') as Dashboard;
-    const help = allPanels(rt).filter((p) => p.type === 'text').map((p) => p.options?.content ?? '').join('\n');
-    expect(help).toMatch(/\/\$name\/median\//);
-    expect(help).toMatch(/%none/);
+    const quantilePanels = allPanels(rt).filter((p) => (p.targets ?? []).some((t) => /"(median|p9\d)"/.test(t.query ?? '')));
+    expect(quantilePanels.map((p) => p.title).sort()).toEqual(['Median and p99 per hour by tag set: $name', 'Median and p99 per hour: $name']);
+    for (const p of quantilePanels) {
+      for (const t of p.targets ?? []) {
+        expect(t.query).toMatch(/FROM "rollup_stats"/);
+        // one point per hour: never a GROUP BY time, which would aggregate medians
+        expect(t.query).not.toMatch(/GROUP BY time/);
+      }
+    }
+    expect(allPanels(rt).some((p) => p.type === 'text' && /rollup_stats/.test(p.options?.content ?? ''))).toBe(true);
   });
 });
 
@@ -433,8 +442,9 @@ function influxBuiltIns(): BuiltIns {
   return { fromMs: RANGE_FROM_MS, toMs: Date.now(), intervalSec: 60, scrapeIntervalSec: 5 };
 }
 
-function influxVars(key: string, resolution = '1h'): Record<string, VariableValue> {
-  return { name: { value: storedName(key) }, resolution: { value: resolution }, query_api: { value: 'http://localhost:8080' } };
+/** Every stored tag set chosen in the multi-valued Tag set variable, unless `tagsets` says which. */
+function influxVars(key: string, resolution = '1h', tagsets: readonly string[] = TAGSETS.map(([, stored]) => stored)): Record<string, VariableValue> {
+  return { name: { value: storedName(key) }, resolution: { value: resolution }, tagset: { value: tagsets, multi: true } };
 }
 
 function panel(d: Dashboard, title: string): Panel {
@@ -443,9 +453,9 @@ function panel(d: Dashboard, title: string): Panel {
   return p;
 }
 
-async function runPanel(title: string, key: string, resolution = '1h'): Promise<InfluxSeries[]> {
+async function runPanel(title: string, key: string, resolution = '1h', tagsets?: readonly string[]): Promise<InfluxSeries[]> {
   const t = (panel(responseTimes, title).targets as Target[])[0];
-  return influxql(interpolate(t.query as string, 'influxql', influxVars(key, resolution), influxBuiltIns()));
+  return influxql(interpolate(t.query as string, 'influxql', influxVars(key, resolution, tagsets), influxBuiltIns()));
 }
 
 /** Expected statistics of the samples `select` picks, grouped by `bucketOf`. */
@@ -469,9 +479,9 @@ const column = (s: InfluxSeries, row: unknown[], name: string) => row[s.columns.
 describe('response-times dashboard (InfluxQL) on influxd filled by the pipeline', () => {
   it('every template variable query runs; $name lists every key sent, in stored form', async () => {
     const list = responseTimes.templating.list;
-    expect(list.map((v) => v.name).sort()).toEqual(['name', 'query_api', 'resolution']);
+    expect(list.map((v) => v.name).sort()).toEqual(['name', 'resolution', 'tagset']);
     for (const v of list.filter((x) => x.type === 'query')) {
-      const series = await influxql(interpolate(variableQuery(v), 'influxql', {}, influxBuiltIns()));
+      const series = await influxql(interpolate(variableQuery(v), 'influxql', influxVars(KEYS[2]), influxBuiltIns()));
       const values = series.flatMap((s) => s.values.map((row) => String(row[1])));
       expect(values.length, `$${v.name}`).toBeGreaterThan(0);
       if (v.name === 'name') {
@@ -480,6 +490,8 @@ describe('response-times dashboard (InfluxQL) on influxd filled by the pipeline'
         expect(values).toContain('demo.api.checkout.latency'); // the load generator's
         expect(values).not.toContain('demo.api.requests'); // a counter: not a value metric
       }
+      // the tag sets of the chosen name (here the hostile one), stored form
+      if (v.name === 'tagset') expect(values.sort()).toEqual(TAGSETS.map(([, stored]) => stored).sort());
     }
   });
 
@@ -547,6 +559,57 @@ describe('response-times dashboard (InfluxQL) on influxd filled by the pipeline'
       expect(column(s as InfluxSeries, row, 'average')).toBeCloseTo(e.sum / e.count, 9);
       expect(column(s as InfluxSeries, row, 'min')).toBe(e.min);
       expect(column(s as InfluxSeries, row, 'max')).toBe(e.max);
+    }
+  });
+
+  it('median and p99 per hour are the query API answers for each key and hour, and the exact quantiles of what was sent', async () => {
+    const exactOf = (picked: Sample[], q: number) => exactQuantile(picked.map((s) => s.value), picked.map((s) => s.weight), q);
+    for (const key of KEYS) {
+      // the Bucket variable does not change them: one point per hour
+      for (const resolution of ['1h', '1d']) {
+        const series = await runPanel('Median and p99 per hour: $name', key, resolution);
+        expect(series).toHaveLength(1);
+        const [s] = series;
+        expect(s.values.map((row) => row[0]), `${key}: one point per hour sent`).toEqual(HOURS.map((h) => h * 1000));
+        for (const row of s.values) {
+          const hourSec = (row[0] as number) / 1000;
+          const where = `${key} ${new Date(hourSec * 1000).toISOString()}`;
+          const picked = samples.filter((x) => x.key === key && x.hourSec === hourSec);
+          for (const [stat, q] of [['median', 0.5], ['p99', 0.99]] as const) {
+            const api = await getJson(apiUrl(key, stat, hourSec));
+            expect(api.status, where).toBe(200);
+            expect(api.body.exact, where).toBe(true);
+            expect(column(s, row, stat), `${where} ${stat} = query API`).toBe(api.body.value);
+            expect(column(s, row, stat), `${where} ${stat} = exact quantile of the samples`).toBe(exactOf(picked, q));
+          }
+        }
+      }
+    }
+  });
+
+  it('median and p99 by tag set are the query API answers with ?tag= and ?type=, and %none the exact quantiles of the lines without tags', async () => {
+    for (const key of KEYS) {
+      const series = await runPanel('Median and p99 per hour by tag set: $name', key);
+      expect(series.map((s) => `${s.tags?.tagset} ${s.tags?.type}`).sort()).toEqual(TAGSETS.map(([, stored]) => `${stored} ms`).sort());
+      for (const s of series) {
+        const tagset = s.tags?.tagset as string;
+        expect(s.values.map((row) => row[0])).toEqual(HOURS.map((h) => h * 1000));
+        for (const row of s.values) {
+          const hourSec = (row[0] as number) / 1000;
+          const picked = samples.filter((x) => x.key === key && x.hourSec === hourSec && x.tagset === tagset);
+          for (const [stat, q] of [['median', 0.5], ['p99', 0.99]] as const) {
+            const where = `${key} ${tagset} ${new Date(hourSec * 1000).toISOString()} ${stat}`;
+            expect(column(s, row, stat), where).toBe(exactQuantile(picked.map((x) => x.value), picked.map((x) => x.weight), q));
+            if (tagset === '%none') continue; // no ?tag= selects the lines without tags alone
+            const api = await getJson(`${apiUrl(key, stat, hourSec)}?tag=${encodeURIComponent(tagset)}&type=ms`);
+            expect(api.status, where).toBe(200);
+            expect(column(s, row, stat), `${where} = query API`).toBe(api.body.value);
+          }
+        }
+      }
+      // one tag set chosen: only its series
+      const one = await runPanel('Median and p99 per hour by tag set: $name', key, '1h', ['env:prod']);
+      expect(one.map((s) => s.tags?.tagset)).toEqual(['env:prod']);
     }
   });
 

@@ -10,9 +10,9 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { METRIC_TYPES, RETRY_AFTER_SEC, SECONDS_PER_DAY, SECONDS_PER_HOUR, fail, hourEndMs, installProblemHandlers, problem, sendProblem, type Clock, type MetricType } from '../core/index.js';
-import { StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow } from '../store/index.js';
+import { StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow, type StatsRow } from '../store/index.js';
 import type { QueryMetrics } from './metrics.js';
-import { BUCKET_UNKNOWN_STATS, FAMILY_OF, STATS, computeStatistic, isBucketRow, isQuantile, rowsAreExact, type Stat } from './statistics.js';
+import { BUCKET_UNKNOWN_STATS, FAMILY_OF, STATS, computeStatistic, isBucketRow, isQuantile, rowsAreExact, type Stat, type Statistic } from './statistics.js';
 import { registerWebPage } from './web/index.js';
 
 export interface QueryAppOptions {
@@ -169,8 +169,9 @@ function registerQueryRoute(app: FastifyInstance, reader: RollupReader, options:
     if (rows.length === 0) fail('HG_NO_DATA', `no samples of ${JSON.stringify(key)}${filters.tags.length ? ` with tags ${filters.tags.join(',')}` : ''} in ${date} hour ${hour} (UTC)`);
     checkRows(rows, key, stat, 'in that hour');
 
-    const needsChunks = (isQuantile(stat) || rows[0].type === 's') && rowsAreExact(rows);
-    const result = computeStatistic(stat, rows, needsChunks ? await fromStore(reader.chunks(rows)) : null);
+    const merges = isQuantile(stat) || rows[0].type === 's';
+    const stored = merges && reader.stats !== undefined ? fromStatsPoint(stat, rows, filters, await fromStore(reader.stats(key, hourSec))) : undefined;
+    const result = stored ?? computeStatistic(stat, rows, merges && rowsAreExact(rows) ? await fromStore(reader.chunks(rows)) : null);
     return {
       key,
       stat,
@@ -184,6 +185,38 @@ function registerQueryRoute(app: FastifyInstance, reader: RollupReader, options:
       complete: clock.nowMs() >= hourEndMs(hourSec) + 2 * flushIntervalMs,
     };
   });
+}
+
+/**
+ * The answer from the rollup_stats point that stands for exactly these rows, if there is one: one
+ * writer's rows, all of a family (no filter) or a single series, and a point whose count and
+ * values received match the rows' (so it was written with them: n only grows). Saves reading the
+ * raw values and merging sketches; otherwise undefined and the caller merges.
+ */
+function fromStatsPoint(stat: Stat, rows: readonly RollupRow[], filters: Filters, points: readonly StatsRow[]): Statistic | undefined {
+  const writer = rows[0].writer;
+  if (rows.some((r) => r.writer !== writer)) return undefined;
+  let point: StatsRow | undefined;
+  if (rows.length === 1) {
+    const r = rows[0];
+    point = points.find((p) => p.writer === writer && p.tags === r.tags && p.type === r.type);
+  } else if (filters.tags.length === 0 && filters.type === undefined) {
+    const family = FAMILY_OF[rows[0].type];
+    point = points.find((p) => p.writer === writer && p.tags === null && p.family === family);
+  }
+  if (point === undefined) return undefined;
+  let n = 0;
+  let count = 0;
+  for (const r of rows) {
+    n += r.n;
+    count += r.count;
+  }
+  // a set's rows count their own distinct members, which the merged count does not add up to
+  if (point.n !== n || (rows[0].type !== 's' && point.count !== count)) return undefined;
+  const value = point[stat];
+  if (Number.isNaN(value)) return undefined;
+  const exact = isQuantile(stat) || rows[0].type === 's' ? point.exact : true;
+  return { value, count: point.count, exact, ...(!exact && Number.isFinite(point.relativeError) ? { relativeError: point.relativeError } : {}) };
 }
 
 /** The checks the hourly and day forms share once rows are selected: one family, a stat that applies. */

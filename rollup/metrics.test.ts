@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { RollupTelemetry, createRollupMetrics } from './metrics.js';
 
-const report = (rows: number) => ({ rows, chunks: 0, durationMs: 1, writeMs: 1, rejected: [] });
+const report = (rows: number) => ({ rows, chunks: 0, durationMs: 1, writeMs: 1, rejected: [], stats: 0, statsFailed: 0, statsStoreReads: 0 });
 
 async function value(registry: Registry, name: string): Promise<number> {
   const text = await registry.metrics();

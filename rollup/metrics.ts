@@ -24,6 +24,9 @@ export function createRollupMetrics(registry: Registry) {
     rollupFlushDuration: new Histogram({ name: 'hourglass_rollup_flush_duration_seconds', help: 'Time of one rollup flush, store write included', buckets, registers }),
     storeWriteDuration: new Histogram({ name: 'hourglass_store_write_duration_seconds', help: 'Time of one store write (one transaction)', buckets, registers }),
     storeRowsWritten: new Counter({ name: 'hourglass_store_rows_written_total', help: 'Rollup rows written', registers }),
+    storeStatsWritten: new Counter({ name: 'hourglass_store_stats_written_total', help: 'rollup_stats points written (statistics of series-hours and name-hours for Grafana)', registers }),
+    statsFailed: new Counter({ name: 'hourglass_rollup_stats_failed_total', help: 'Series-hours or name-hours whose statistics could not be computed (their rows were written)', registers }),
+    statsStoreReads: new Counter({ name: 'hourglass_rollup_stats_store_reads_total', help: 'Store reads made to compute statistics (tag sets and raw values not in memory after a restart, a handover or late data)', registers }),
     storeReadErrors: new Counter({ name: 'hourglass_store_read_errors_total', help: 'Store reads that failed (the batch waits and is retried)', registers }),
     storeWriteErrors: new Counter({ name: 'hourglass_store_write_errors_total', help: 'Store writes that failed (retried at the next flush)', registers }),
     seriesRefused: zeroed(new Counter({ name: 'hourglass_series_refused_total', help: 'New series refused by the rollup, by reason (series_per_hour: MAX_SERIES_PER_HOUR reached)', labelNames: ['reason'] as const, registers })),
@@ -108,7 +111,11 @@ export class RollupTelemetry {
       metrics.pointsRejected.inc(r.rejected.length);
       logger.error({ rejected: r.rejected.length, first: r.rejected[0].reason, source }, 'the store refused rollup rows for good');
     }
+    metrics.statsFailed.inc(r.statsFailed);
+    metrics.statsStoreReads.inc(r.statsStoreReads);
+    if (r.statsFailed > 0) logger.error({ failed: r.statsFailed, source }, 'statistics of some hours could not be computed; their rows were written');
     if (r.rows === 0) return;
+    metrics.storeStatsWritten.inc(r.stats);
     metrics.rollupFlushDuration.observe(r.durationMs / 1000);
     metrics.storeWriteDuration.observe(r.writeMs / 1000);
     metrics.storeRowsWritten.inc(r.rows);

@@ -13,7 +13,7 @@
  */
 import type { Clock, Logger } from '../core/index.js';
 import { BatchDecodeError, decodeBatch, writerOfPartition, type DecodedBatch, type StoredBatch } from '../bus/index.js';
-import type { RawChunk, RollupRow, RollupStore, Watermark } from '../store/index.js';
+import type { RawChunk, RollupRow, RollupStore, StatsRow, Watermark } from '../store/index.js';
 import { Rollup } from './rollup.js';
 import { SeriesBudget } from './series-budget.js';
 
@@ -64,8 +64,10 @@ function withoutWatermarks(store: RollupStore): RollupStore {
     loadMembers: (row) => store.loadMembers(row),
     lastGauge: (name, tags, beforeHourSec) => store.lastGauge(name, tags, beforeHourSec),
     countRows: (hourSec, writer) => store.countRows(hourSec, writer),
-    write: async (rows: readonly RollupRow[], chunks: readonly RawChunk[], _watermark?: Watermark) => {
-      if (rows.length > 0 || chunks.length > 0) await store.write(rows, chunks);
+    loadNameHour: (name, hourSec, writer) => store.loadNameHour(name, hourSec, writer),
+    loadChunks: (rows) => store.loadChunks(rows),
+    write: async (rows: readonly RollupRow[], chunks: readonly RawChunk[], _watermark?: Watermark, _keys?: readonly string[], stats?: readonly StatsRow[]) => {
+      if (rows.length > 0 || chunks.length > 0 || (stats?.length ?? 0) > 0) await store.write(rows, chunks, undefined, undefined, stats);
     },
     loadWatermark: (writer) => store.loadWatermark(writer),
     // claiming would fence the live owner of the partition: the replay writes rows only

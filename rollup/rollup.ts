@@ -10,6 +10,7 @@ import { SECONDS_PER_HOUR, type Clock } from '../core/index.js';
 import { histogramsOf, type DecodedBatch, type SeriesBatch } from '../bus/index.js';
 import { EXACT_SAMPLE_LIMIT, StoreRejectedError, type RawChunk, type RollupRow, type RollupStore, type SeriesKey } from '../store/index.js';
 import type { SeriesBudget, SeriesRefusalReason } from './series-budget.js';
+import { HourStatistics } from './hour-statistics.js';
 import { SeriesState } from './series-state.js';
 
 /** A closed hour stays in memory this long after its end, for late samples and gauge continuity. */
@@ -21,6 +22,12 @@ export interface FlushReport {
   /** The whole flush, store write included. */
   readonly durationMs: number;
   readonly writeMs: number;
+  /** rollup_stats points written: one per series-hour written, one per (name-hour, family) of those. */
+  readonly stats: number;
+  /** Statistics that could not be computed (the rows were written all the same). */
+  readonly statsFailed: number;
+  /** Store reads the statistics needed (after a restart, a handover or for late data; hour-statistics.ts). */
+  readonly statsStoreReads: number;
   /** Rows the store refused for good, dropped from memory: the caller dead-letters them. */
   readonly rejected: readonly RejectedRow[];
 }
@@ -63,7 +70,11 @@ export class Rollup {
   /** This writer's epoch in the store (claimWriter), sent with every watermark as its fence. */
   private epoch = 0;
 
-  constructor(private readonly options: RollupOptions) {}
+  private readonly statistics: HourStatistics;
+
+  constructor(private readonly options: RollupOptions) {
+    this.statistics = new HourStatistics({ store: options.store, writer: options.writer, adopt: (row) => this.adopt(row) });
+  }
 
   get seriesInMemory(): number {
     return this.states.size;
@@ -161,7 +172,11 @@ export class Rollup {
     const { store, writer, budget } = this.options;
     for (const i of missing) {
       const hourSec = series[i].hourSec;
-      if (!budget.knows(writer, hourSec)) budget.begin(writer, hourSec, await store.countRows(hourSec, writer));
+      const knows = budget.knows(writer, hourSec);
+      if (knows && this.statistics.knowsHour(hourSec)) continue;
+      const stored = await store.countRows(hourSec, writer);
+      if (!knows) budget.begin(writer, hourSec, stored);
+      this.statistics.meetHour(hourSec, stored);
     }
     const rows = await store.loadRows(
       missing.map((i) => series[i]),
@@ -182,10 +197,23 @@ export class Rollup {
           state.last = await this.gaugeBefore(key);
         }
         this.states.set(id, state);
+        this.statistics.hold(state);
       }
       states[missing[k]] = state;
     }
     return states;
+  }
+
+  /** The state of a stored row of this writer, restored into memory unless it is there already. */
+  private async adopt(row: RollupRow): Promise<SeriesState> {
+    const id = stateKey(row);
+    const held = this.states.get(id);
+    if (held !== undefined) return held;
+    const state = new SeriesState(row.name, row.tags, row.type, row.hourSec);
+    state.restore(row, row.type === 's' && row.n <= EXACT_SAMPLE_LIMIT ? await this.options.store.loadMembers(row) : null);
+    this.states.set(id, state);
+    this.statistics.hold(state);
+    return state;
   }
 
   /** A gauge carries its value over from the previous hour, as a StatsD gauge does. */
@@ -204,10 +232,11 @@ export class Rollup {
     const chunks = states.map((s) => s.pendingChunk(writer));
     const seq = this.appliedSeq;
     const watermark = seq > this.writtenSeq ? { writer, seq, epoch: this.epoch } : undefined;
+    const statistics = await this.statistics.compute(states, rows, nowMs);
     const writeStarted = performance.now();
     let rejected: RejectedRow[] = [];
     try {
-      if (rows.length > 0 || watermark !== undefined || keys.length > 0) await store.write(rows, present(chunks), watermark, keys);
+      if (rows.length > 0 || watermark !== undefined || keys.length > 0) await store.write(rows, present(chunks), watermark, keys, statistics.stats);
     } catch (err) {
       if (!(err instanceof StoreRejectedError)) throw err;
       rejected = await this.writeEachAlone(rows, chunks);
@@ -217,9 +246,18 @@ export class Rollup {
     this.writtenSeq = seq;
     for (const s of states) s.written();
     this.dirty = [];
-    for (const { row } of rejected) this.states.delete(stateKey(row));
+    for (const { row } of rejected) this.drop(stateKey(row));
     this.evict(nowMs);
-    return { rows: rows.length - rejected.length, chunks: present(chunks).length, durationMs: performance.now() - started, writeMs, rejected };
+    return {
+      rows: rows.length - rejected.length,
+      chunks: present(chunks).length,
+      durationMs: performance.now() - started,
+      writeMs,
+      rejected,
+      stats: rejected.length === 0 ? statistics.stats.length : 0,
+      statsFailed: statistics.failed,
+      statsStoreReads: statistics.storeReads,
+    };
   }
 
   /**
@@ -239,13 +277,25 @@ export class Rollup {
     return rejected;
   }
 
+  private drop(key: string): void {
+    const state = this.states.get(key);
+    if (state === undefined) return;
+    this.states.delete(key);
+    this.statistics.release(state);
+  }
+
+  private hoursMet(): Iterable<number> {
+    return this.statistics.hoursMet();
+  }
+
   private evict(nowMs: number): void {
     const horizonSec = nowMs / 1000 - SECONDS_PER_HOUR - EVICT_AFTER_HOUR_END_SEC;
     const held = new Set<number>();
     for (const [key, state] of this.states) {
-      if (state.hourSec < horizonSec && !state.dirty) this.states.delete(key);
+      if (state.hourSec < horizonSec && !state.dirty) this.drop(key);
       else held.add(state.hourSec);
     }
+    for (const hourSec of [...this.hoursMet()]) if (hourSec < horizonSec && !held.has(hourSec)) this.statistics.forgetHour(hourSec);
     // a closed hour this rollup holds nothing of: its count is read from the store again if data comes
     const { budget, writer } = this.options;
     for (const hourSec of budget.hoursOf(writer)) if (hourSec < horizonSec && !held.has(hourSec)) budget.forget(writer, hourSec);

@@ -4,13 +4,16 @@
  * since the last flush while the series-hour is still under EXACT_SAMPLE_LIMIT values.
  *
  * Memory grows with series, not samples: past the limit only the sketch grows, and it is bounded
- * in buckets (see sketch.ts).
+ * in buckets (see sketch.ts). Under the limit the state holds every value of the hour (not only
+ * those since the last flush), at most EXACT_SAMPLE_LIMIT x 16 bytes per series, so that the
+ * flush can write the hour's exact statistics (rollup_stats) without reading the store; a state
+ * restored from the store holds only the values since, until completeValues() is given the rest.
  *
  * A remote-written classic histogram (SPEC §3.2) keeps, instead of the sketch, its cumulative
  * bucket counts (core/bucket-histogram.ts): count and sum stay exact, min and max are unknown,
  * quantiles are estimated from the buckets. The store row carries them in its sketch bytes.
  */
-import { BucketHistogram, DistinctCounter, Sketch, isBucketHistogram, type HistogramIncrements, type MetricType } from '../core/index.js';
+import { BucketHistogram, DistinctCounter, Sketch, isBucketHistogram, type HistogramIncrements, type MetricType, type StatChunk } from '../core/index.js';
 import { EXACT_SAMPLE_LIMIT, type RawChunk, type RollupRow, type SeriesKey } from '../store/index.js';
 
 export class SeriesState implements SeriesKey {
@@ -32,8 +35,12 @@ export class SeriesState implements SeriesKey {
   private estimateStale = false;
   /** Remote-written histograms: cumulative counts by `le` bound, in place of the sketch. */
   buckets: BucketHistogram | null = null;
-  private pendingValues: number[] = [];
-  private pendingWeights: number[] | null = null;
+  /** Every value of the hour held here (see above); those from `pendingFrom` on are not written yet. */
+  private heldValues: number[] = [];
+  private heldWeights: number[] | null = null;
+  private pendingFrom = 0;
+  /** Chunks in the store whose values are not held (a restored state): completeValues() loads them. */
+  chunksNotHeld = 0;
   private pendingMembers: string[] = [];
 
   constructor(
@@ -57,6 +64,7 @@ export class SeriesState implements SeriesKey {
     this.max = row.max;
     this.last = row.last;
     this.chunks = row.chunks;
+    this.chunksNotHeld = row.chunks;
     this.seq = row.seq;
     if (this.type === 's') {
       this.distinct = new DistinctCounter(Uint8Array.from(row.sketch));
@@ -79,13 +87,15 @@ export class SeriesState implements SeriesKey {
     // a StatsD `h` value sent to a remote-written histogram's series-hour lands in its buckets
     this.buckets?.addValue(value, weight);
     if (this.n <= EXACT_SAMPLE_LIMIT) {
-      this.pendingValues.push(value);
-      if (weight !== 1 && this.pendingWeights === null) this.pendingWeights = new Array<number>(this.pendingValues.length - 1).fill(1);
-      if (this.pendingWeights !== null) this.pendingWeights.push(weight);
-    } else if (this.pendingValues.length > 0) {
+      this.heldValues.push(value);
+      if (weight !== 1 && this.heldWeights === null) this.heldWeights = new Array<number>(this.heldValues.length - 1).fill(1);
+      if (this.heldWeights !== null) this.heldWeights.push(weight);
+    } else if (this.heldValues.length > 0 || this.chunksNotHeld > 0) {
       // Past the limit the query uses the sketch: raw values are no longer needed.
-      this.pendingValues = [];
-      this.pendingWeights = null;
+      this.heldValues = [];
+      this.heldWeights = null;
+      this.pendingFrom = 0;
+      this.chunksNotHeld = 0;
     }
     this.dirty = true;
   }
@@ -168,8 +178,8 @@ export class SeriesState implements SeriesKey {
       hourSec: this.hourSec,
       writer,
       chunk: this.chunks,
-      values: Float64Array.from(this.pendingValues),
-      weights: this.pendingWeights && Float64Array.from(this.pendingWeights),
+      values: Float64Array.from(this.heldValues.slice(this.pendingFrom)),
+      weights: this.heldWeights && Float64Array.from(this.heldWeights.slice(this.pendingFrom)),
       members: this.type === 's' ? this.pendingMembers : null,
     };
   }
@@ -177,13 +187,44 @@ export class SeriesState implements SeriesKey {
   /** The row and chunk from toRow/pendingChunk are durable: start the next flush afresh. */
   written(): void {
     if (this.hasPending()) this.chunks++;
-    this.pendingValues = [];
-    this.pendingWeights = null;
+    this.pendingFrom = this.heldValues.length;
     this.pendingMembers = [];
     this.dirty = false;
   }
 
+  /**
+   * Every value (sets: member) of the hour, as a chunk for core/statistics.ts; undefined when not
+   * all are held (past EXACT_SAMPLE_LIMIT, or restored and not completed).
+   */
+  allValues(): StatChunk | undefined {
+    if (this.type === 's') return this.members === null ? undefined : { values: [], weights: null, members: [...this.members] };
+    if (this.n > EXACT_SAMPLE_LIMIT || this.chunksNotHeld > 0) return undefined;
+    return { values: this.heldValues, weights: this.heldWeights, members: null };
+  }
+
+  /** A restored state's stored values (its first `chunksNotHeld` chunks, in order): now it holds them all. */
+  completeValues(stored: readonly StatChunk[]): void {
+    if (this.chunksNotHeld === 0 || this.n > EXACT_SAMPLE_LIMIT) return;
+    const values: number[] = [];
+    let weights: number[] | null = null;
+    for (const c of stored) {
+      for (let i = 0; i < c.values.length; i++) {
+        values.push(c.values[i]);
+        const w = c.weights === null ? 1 : c.weights[i];
+        if (w !== 1 && weights === null) weights = new Array<number>(values.length - 1).fill(1);
+        weights?.push(w);
+      }
+    }
+    if (weights !== null || this.heldWeights !== null) {
+      weights ??= new Array<number>(values.length).fill(1);
+      this.heldWeights = weights.concat(this.heldWeights ?? new Array<number>(this.heldValues.length).fill(1));
+    }
+    this.pendingFrom += values.length;
+    this.heldValues = values.concat(this.heldValues);
+    this.chunksNotHeld = 0;
+  }
+
   private hasPending(): boolean {
-    return this.pendingValues.length > 0 || this.pendingMembers.length > 0;
+    return this.heldValues.length > this.pendingFrom || this.pendingMembers.length > 0;
   }
 }

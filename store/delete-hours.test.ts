@@ -104,11 +104,12 @@ describe('deleteHours', () => {
       try {
         const settings: InfluxSettings = { url: fake.url, api: 'v2', token: 'tok', org: 'my org', bucket: 'hour&glass', database: undefined };
         await openInfluxStore(settings, clock).deleteHours(H, H + 2 * SECONDS_PER_HOUR);
-        expect(fake.requests.map((r) => r.url)).toEqual(Array(2).fill('/api/v2/delete?org=my+org&bucket=hour%26glass'));
+        expect(fake.requests.map((r) => r.url)).toEqual(Array(3).fill('/api/v2/delete?org=my+org&bucket=hour%26glass'));
         expect(fake.requests[0].headers.authorization).toBe('Token tok');
         expect(fake.requests.map((r) => JSON.parse(r.body) as unknown)).toEqual([
           { start: '2026-11-22T10:00:00.000000000Z', stop: '2026-11-22T11:59:59.999999999Z', predicate: '_measurement="rollup"' },
           { start: '2026-11-22T10:00:00.000000000Z', stop: '2026-11-22T11:59:59.999999999Z', predicate: '_measurement="rollup_raw"' },
+          { start: '2026-11-22T10:00:00.000000000Z', stop: '2026-11-22T11:59:59.999999999Z', predicate: '_measurement="rollup_stats"' },
         ]);
       } finally {
         await fake.close();

@@ -16,6 +16,7 @@ export {
   type RollupRow,
   type RollupStore,
   type SeriesKey,
+  type StatsRow,
   type StoredKey,
   type Watermark,
   type WriterClaim,

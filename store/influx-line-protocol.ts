@@ -11,6 +11,13 @@
  * Measurement `rollup_raw`, one point per (name, hour, tags, type, writer, chunk):
  *   same tags; fields vals and weights (base64 of the Float64Array bytes; weights is "" when null)
  *   or, for sets, members (JSON array); time = hour start + chunk nanoseconds.
+ * Measurement `rollup_stats`, one point per series-hour and per (name-hour, family), per writer:
+ *   tags   name, family (value, counter, gauge, set), writer, and for a series-hour tagset and
+ *          type; a name-hour (every tag set and type of the family merged) has neither tag, so
+ *          InfluxQL selects it with `"tagset" = ''` (a tag set without tags is `%none`, below)
+ *   fields count, n, sum, average, min, max, median, p90, p95, p99, relative_error (floats,
+ *          omitted when not finite or not applicable), exact (boolean), updated_ms (integer)
+ *   time   the hour start
  * Measurement `rollup_watermark`, one point per writer and hour of writing: tag writer, field seq
  *   (integer); its latest point is the writer's watermark. A point per hour rather than one at a
  *   fixed time, which would fall out of a bucket's retention; an older point only lowers the
@@ -30,12 +37,13 @@
  * omitted when not finite, which leaves a stale value only if a sum or gauge that was finite
  * overflows ±1.8e308.
  */
-import { SECONDS_PER_HOUR, type MetricType } from '../core/index.js';
-import type { RawChunk, RollupRow, Watermark } from './schema.js';
+import { SECONDS_PER_HOUR, type Family, type MetricType } from '../core/index.js';
+import type { RawChunk, RollupRow, StatsRow, Watermark } from './schema.js';
 
 export const ROLLUP_MEASUREMENT = 'rollup';
 export const RAW_MEASUREMENT = 'rollup_raw';
 export const WATERMARK_MEASUREMENT = 'rollup_watermark';
+export const STATS_MEASUREMENT = 'rollup_stats';
 /** How the empty string is stored as a tag value. */
 const EMPTY_TAG_VALUE = '%none';
 
@@ -101,6 +109,46 @@ export function chunkLine(c: RawChunk): string {
       ? `members=${stringField(JSON.stringify(c.members))}`
       : `vals=${stringField(base64Floats(c.values))},weights=${stringField(c.weights === null ? '' : base64Floats(c.weights))}`;
   return `${seriesKey(RAW_MEASUREMENT, c)} ${fields} ${pointTimeNs(c.hourSec, c.chunk)}`;
+}
+
+const STATS_FLOATS = ['count', 'n', 'sum', 'average', 'min', 'max', 'median', 'p90', 'p95', 'p99'] as const;
+
+export function statsLine(s: StatsRow): string {
+  let key = `${STATS_MEASUREMENT},family=${tagValue(s.family)},name=${tagValue(s.name)}`;
+  if (s.tags !== null) key += `,tagset=${tagValue(s.tags)}`;
+  if (s.type !== null) key += `,type=${tagValue(s.type)}`;
+  key += `,writer=${tagValue(s.writer)}`;
+  const fields: string[] = [];
+  for (const f of STATS_FLOATS) if (Number.isFinite(s[f])) fields.push(`${f}=${s[f]}`);
+  if (Number.isFinite(s.relativeError)) fields.push(`relative_error=${s.relativeError}`);
+  fields.push(`exact=${s.exact}`, `updated_ms=${s.updatedMs}i`);
+  return `${key} ${fields.join(',')} ${pointTimeNs(s.hourSec)}`;
+}
+
+export function statsFromRecord(rec: PointRecord): StatsRow {
+  const tags = rec.tagset;
+  const type = rec.type;
+  return {
+    name: decodeTagValue(text(rec, 'name')),
+    hourSec: parseRfc3339(text(rec, 'time')).sec,
+    tags: typeof tags === 'string' && tags !== '' ? decodeTagValue(tags) : null,
+    type: typeof type === 'string' && type !== '' ? (decodeTagValue(type) as MetricType) : null,
+    family: decodeTagValue(text(rec, 'family')) as Family,
+    writer: decodeTagValue(text(rec, 'writer')),
+    count: num(rec, 'count'),
+    n: num(rec, 'n'),
+    sum: num(rec, 'sum'),
+    average: num(rec, 'average'),
+    min: num(rec, 'min'),
+    max: num(rec, 'max'),
+    median: num(rec, 'median'),
+    p90: num(rec, 'p90'),
+    p95: num(rec, 'p95'),
+    p99: num(rec, 'p99'),
+    exact: rec.exact === true,
+    relativeError: num(rec, 'relative_error'),
+    updatedMs: num(rec, 'updated_ms'),
+  };
 }
 
 export function watermarkLine(w: Watermark, hourSec: number): string {

@@ -6,11 +6,12 @@
  * client's flux template (flux.ts); statement text never holds a value.
  */
 import { SECONDS_PER_DAY, SECONDS_PER_HOUR, type MetricType } from '../core/index.js';
-import { StoreRejectedError, type RawChunk, type RollupReader, type RollupRow, type SeriesKey, type StoredKey } from './schema.js';
+import { StoreRejectedError, type RawChunk, type RollupReader, type RollupRow, type SeriesKey, type StatsRow, type StoredKey } from './schema.js';
 import { fluxQuery, influxQl, v1Target, v2Target, type InfluxSettings, type V1Target, type V2Target } from './influx-http.js';
 import {
   RAW_MEASUREMENT,
   ROLLUP_MEASUREMENT,
+  STATS_MEASUREMENT,
   WATERMARK_MEASUREMENT,
   chunkFromRecord,
   decodeTagValue,
@@ -18,6 +19,7 @@ import {
   parseRfc3339,
   rfc3339Ns,
   rowFromRecord,
+  statsFromRecord,
   type PointRecord,
 } from './influx-line-protocol.js';
 import { chunksOfRowsFlux, lastGaugeFlux, namesFlux, rowCountFlux, rowsOfKeysFlux, rowsOfNameDayFlux, rowsOfNameHourFlux, typesOfNamesFlux, watermarkFlux } from './flux.js';
@@ -74,6 +76,14 @@ export class InfluxQlReader implements InfluxReads {
       end: rfc3339Ns(hourSec + SECONDS_PER_HOUR),
     });
     return records.map(rowFromRecord);
+  }
+
+  async stats(name: string, hourSec: number): Promise<StatsRow[]> {
+    const [records] = await influxQl(this.target, [`SELECT * FROM "${STATS_MEASUREMENT}" WHERE "name" = $name AND time = $time`], {
+      name: encodeTagValue(name),
+      time: rfc3339Ns(hourSec),
+    });
+    return records.map(statsFromRecord);
   }
 
   async chunks(rows: readonly RollupRow[]): Promise<RawChunk[]> {

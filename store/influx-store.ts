@@ -18,8 +18,8 @@
 import { hourStartSec, systemClock, type Clock } from '../core/index.js';
 import { accepted, authorization, endpoint, exchange, influxQl, v1Target, v2Target, type InfluxSettings, type V1Target, type V2Target } from './influx-http.js';
 import { FluxReader, InfluxQlReader, type InfluxReads } from './influx-reader.js';
-import { RAW_MEASUREMENT, ROLLUP_MEASUREMENT, chunkLine, rfc3339Ns, rowLine, watermarkLine } from './influx-line-protocol.js';
-import type { RawChunk, RollupRow, RollupStore, SeriesKey, Watermark, WriterClaim } from './schema.js';
+import { RAW_MEASUREMENT, ROLLUP_MEASUREMENT, STATS_MEASUREMENT, chunkLine, rfc3339Ns, rowLine, statsLine, watermarkLine } from './influx-line-protocol.js';
+import type { RawChunk, RollupRow, RollupStore, SeriesKey, StatsRow, Watermark, WriterClaim } from './schema.js';
 
 /** Well under influxd 1.x's default max-body-size (25 MB). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -84,7 +84,7 @@ function postV2(target: V2Target): PostLines {
   };
 }
 
-/** Deletes the points of `rollup` and `rollup_raw` in [fromSec, toSec), every writer (RollupStore.deleteHours). */
+/** Deletes the points of `rollup`, `rollup_raw` and `rollup_stats` in [fromSec, toSec), every writer (RollupStore.deleteHours). */
 type DeleteHours = (fromSec: number, toSec: number) => Promise<void>;
 
 /**
@@ -94,7 +94,7 @@ type DeleteHours = (fromSec: number, toSec: number) => Promise<void>;
  */
 function deleteV1(target: V1Target): DeleteHours {
   return async (fromSec, toSec) => {
-    const statements = [ROLLUP_MEASUREMENT, RAW_MEASUREMENT].map((m) => `DELETE FROM "${m}" WHERE time >= $from AND time < $to`);
+    const statements = [ROLLUP_MEASUREMENT, RAW_MEASUREMENT, STATS_MEASUREMENT].map((m) => `DELETE FROM "${m}" WHERE time >= $from AND time < $to`);
     await influxQl(target, statements, { from: rfc3339Ns(fromSec), to: rfc3339Ns(toSec) });
   };
 }
@@ -107,7 +107,7 @@ export const deletePredicateString = (value: string) => `"${value.replace(/[\\"]
  * inclusive, so it is the last nanosecond before `toSec`.
  */
 export function deleteV2Requests(fromSec: number, toSec: number): { start: string; stop: string; predicate: string }[] {
-  return [ROLLUP_MEASUREMENT, RAW_MEASUREMENT].map((m) => ({ start: rfc3339Ns(fromSec), stop: rfc3339Ns(toSec - 1, 999_999_999), predicate: `_measurement=${deletePredicateString(m)}` }));
+  return [ROLLUP_MEASUREMENT, RAW_MEASUREMENT, STATS_MEASUREMENT].map((m) => ({ start: rfc3339Ns(fromSec), stop: rfc3339Ns(toSec - 1, 999_999_999), predicate: `_measurement=${deletePredicateString(m)}` }));
 }
 
 function deleteV2(target: V2Target): DeleteHours {
@@ -136,6 +136,16 @@ export class InfluxStore implements RollupStore {
     return this.reads.rowsOf(keys, writer);
   }
 
+  async loadNameHour(name: string, hourSec: number, writer: string): Promise<RollupRow[]> {
+    await this.prepare();
+    return (await this.reads.rows(name, hourSec)).filter((r) => r.writer === writer);
+  }
+
+  async loadChunks(rows: readonly RollupRow[]): Promise<RawChunk[]> {
+    await this.prepare();
+    return this.reads.chunks(rows);
+  }
+
   async loadMembers(row: RollupRow): Promise<string[]> {
     await this.prepare();
     return (await this.reads.chunks([row])).flatMap((c) => c.members ?? []);
@@ -152,10 +162,12 @@ export class InfluxStore implements RollupStore {
   }
 
   /** Idempotency keys are not kept here: in the distributed setup they are JetStream message ids (schema.ts). */
-  async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark): Promise<void> {
+  async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark, _keys?: readonly string[], stats: readonly StatsRow[] = []): Promise<void> {
     await this.prepare();
     const lines = chunks.map(chunkLine);
     for (const r of rows) lines.push(rowLine(r));
+    // after the rows: statistics never describe a row that is not stored yet
+    for (const s of stats) lines.push(statsLine(s));
     for (const body of bodies(lines)) await this.post(body);
     if (watermark !== undefined) await this.post(watermarkLine(watermark, hourStartSec(this.clock.nowMs() / 1000)));
   }

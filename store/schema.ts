@@ -10,6 +10,12 @@
  * - `rollup_raw`: raw chunks (RawChunk), the values themselves, appended once per flush while the
  *   writer has seen at most EXACT_SAMPLE_LIMIT values of the series-hour, so medians and
  *   percentiles stay exact there;
+ * - `rollup_stats`: the statistics of each series-hour and of each name-hour (StatsRow), as plain
+ *   numbers for Grafana, which cannot merge sketches or raw values: rewritten at each flush by the
+ *   writer of the name (one bus partition holds every tag set of a name), with the numbers the
+ *   query API computes from `rollup` and `rollup_raw` (core/statistics.ts, one implementation).
+ *   Derived data: deleting an hour range (replay) must delete these points with the rest, and a
+ *   rewrite of the hour writes them again;
  * - `rollup_watermark`: per writer, the last bus sequence whose every value is written;
  * - `rollup_idempotency` (SQLite only): the Idempotency-Key of each HTTP ingest request written,
  *   kept IDEMPOTENCY_KEEP_MS (SPEC §3.1: at least 10 minutes, across restarts). The distributed
@@ -19,13 +25,14 @@
  * A query merges the rows of every writer and tag set of a name-hour: a few rows, whatever the
  * number of samples, which keeps closed-hour queries fast.
  */
-import type { MetricType } from '../core/index.js';
+import type { Family, MetricType } from '../core/index.js';
+
+/** Below this many values in a name-hour, medians and percentiles are exact (SPEC §4); defined in core/statistics.ts with the merge. */
+export { EXACT_SAMPLE_LIMIT } from '../core/index.js';
 
 /** How long the embedded store remembers an HTTP ingest Idempotency-Key (SPEC §3.1 asks 10 minutes at least). */
 export const IDEMPOTENCY_KEEP_MS = 24 * 3600 * 1000;
 
-/** Below this many values in a name-hour, medians and percentiles are exact (SPEC §4). */
-export const EXACT_SAMPLE_LIMIT = 10_000;
 
 export interface SeriesKey {
   readonly name: string;
@@ -70,10 +77,51 @@ export interface RawChunk extends SeriesKey {
   readonly members: readonly string[] | null;
 }
 
+/**
+ * The statistics of one series-hour (`tags` and `type` given) or of one name-hour (`tags` and
+ * `type` null: every tag set and type of `family` this writer holds, merged), as the query API
+ * answers them: for a series-hour with `?tag=` selecting exactly that tag set and `?type=`; for a
+ * name-hour with no filter when the name-hour holds one family and one writer. Statistics that do
+ * not apply are NaN (sets: only count; remote-written histograms: no min or max).
+ */
+export interface StatsRow {
+  readonly name: string;
+  readonly hourSec: number;
+  /** null: every tag set of the name merged. */
+  readonly tags: string | null;
+  /** null: every type of the family merged. */
+  readonly type: MetricType | null;
+  readonly family: Family;
+  readonly writer: string;
+  readonly count: number;
+  /** Values received (unweighted), as RollupRow.n summed. */
+  readonly n: number;
+  readonly sum: number;
+  readonly average: number;
+  readonly min: number;
+  readonly max: number;
+  readonly median: number;
+  readonly p90: number;
+  readonly p95: number;
+  readonly p99: number;
+  /** Whether the quantiles (sets: the count) are exact. */
+  readonly exact: boolean;
+  /** The quantiles' relative error bound when not exact and one can be given; NaN otherwise. */
+  readonly relativeError: number;
+  readonly updatedMs: number;
+}
+
 /** What the rollup needs from a store. */
 export interface RollupStore {
   /** The stored rows of these series-hours for this writer (undefined where none). */
   loadRows(keys: readonly SeriesKey[], writer: string): Promise<(RollupRow | undefined)[]>;
+  /**
+   * Every row this writer has stored for a name-hour (all tag sets and types): a name-hour's
+   * statistics after a restart or handover, when memory holds only the series seen since.
+   */
+  loadNameHour(name: string, hourSec: number, writer: string): Promise<RollupRow[]>;
+  /** The raw chunks numbered below each row's `chunks` (the values an exact statistic needs). */
+  loadChunks(rows: readonly RollupRow[]): Promise<RawChunk[]>;
   /** Sets: every member stored for this row (to continue counting distinct members). */
   loadMembers(row: RollupRow): Promise<string[]>;
   /** The value of a gauge after its last update before `beforeHourSec`, if any. */
@@ -84,9 +132,10 @@ export interface RollupStore {
    * Writes rows (overwriting) and chunks (appending), then the writer's watermark: the last bus
    * sequence whose every value is in the rows written (distributed; absent in the embedded default).
    * `idempotencyKeys`: HTTP ingest requests whose values these rows hold, remembered with them in
-   * the same transaction (embedded default; see IDEMPOTENCY_KEEP_MS).
+   * the same transaction (embedded default; see IDEMPOTENCY_KEEP_MS). `stats` overwrite
+   * (`rollup_stats`), written with the rows and before the watermark.
    */
-  write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark, idempotencyKeys?: readonly string[]): Promise<void>;
+  write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark, idempotencyKeys?: readonly string[], stats?: readonly StatsRow[]): Promise<void>;
   /** The writer's last written watermark; 0 when none. */
   loadWatermark(writer: string): Promise<number>;
   /**
@@ -122,6 +171,12 @@ export interface RollupReader {
   rows(name: string, hourSec: number): Promise<RollupRow[]>;
   /** The raw chunks of these rows. */
   chunks(rows: readonly RollupRow[]): Promise<RawChunk[]>;
+  /**
+   * The `rollup_stats` points of a name-hour (every writer, tag set and family), so the query API
+   * can answer from one point instead of a merge. Optional: a reader without it (Flux, for now)
+   * always merges.
+   */
+  stats?(name: string, hourSec: number): Promise<StatsRow[]>;
   /** Every row of a name over the 24 hours from `dayStartSec`: the day form of the query API (SPEC §4.1). */
   rowsOfDay(name: string, dayStartSec: number): Promise<RollupRow[]>;
   /**

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { SECONDS_PER_DAY, type MetricType } from '../core/index.js';
-import { IDEMPOTENCY_KEEP_MS, StoreFencedError, StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow, type RollupStore, type SeriesKey, type StoredKey, type Watermark, type WriterClaim } from './schema.js';
+import { SECONDS_PER_DAY, type Family, type MetricType } from '../core/index.js';
+import { IDEMPOTENCY_KEEP_MS, StoreFencedError, StoreUnavailableError, type RawChunk, type RollupReader, type RollupRow, type RollupStore, type SeriesKey, type StatsRow, type StoredKey, type Watermark, type WriterClaim } from './schema.js';
 
 export const SQLITE_FILE = 'hourglass.sqlite';
 
@@ -22,6 +22,15 @@ CREATE TABLE IF NOT EXISTS rollup_raw (
   name TEXT NOT NULL, hour INTEGER NOT NULL, tags TEXT NOT NULL, type TEXT NOT NULL, writer TEXT NOT NULL,
   chunk INTEGER NOT NULL, vals BLOB, weights BLOB, members TEXT,
   PRIMARY KEY (name, hour, tags, type, writer, chunk)
+);
+-- schema.ts StatsRow; merged = 1: a name-hour (tags and type ''), which '' alone could not tell
+-- from the tag set of lines sent without tags
+CREATE TABLE IF NOT EXISTS rollup_stats (
+  name TEXT NOT NULL, hour INTEGER NOT NULL, merged INTEGER NOT NULL, tags TEXT NOT NULL, type TEXT NOT NULL,
+  family TEXT NOT NULL, writer TEXT NOT NULL,
+  count REAL, n REAL, sum REAL, average REAL, min REAL, max REAL, median REAL, p90 REAL, p95 REAL, p99 REAL,
+  exact INTEGER NOT NULL, relative_error REAL, updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (name, hour, merged, tags, type, family, writer)
 );
 CREATE TABLE IF NOT EXISTS rollup_watermark (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL, epoch INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS rollup_idempotency (key TEXT PRIMARY KEY, written_ms INTEGER NOT NULL);
@@ -63,7 +72,54 @@ interface ChunkRecord {
   members: string | null;
 }
 
+interface StatsRecord {
+  name: string;
+  hour: number;
+  merged: number;
+  tags: string;
+  type: string;
+  family: string;
+  writer: string;
+  count: number | null;
+  n: number | null;
+  sum: number | null;
+  average: number | null;
+  min: number | null;
+  max: number | null;
+  median: number | null;
+  p90: number | null;
+  p95: number | null;
+  p99: number | null;
+  exact: number;
+  relative_error: number | null;
+  updated_ms: number;
+}
+
 const orNaN = (v: number | null) => (v === null ? NaN : v);
+
+export function toStatsRow(r: StatsRecord): StatsRow {
+  return {
+    name: r.name,
+    hourSec: r.hour,
+    tags: r.merged === 1 ? null : r.tags,
+    type: r.merged === 1 ? null : (r.type as MetricType),
+    family: r.family as Family,
+    writer: r.writer,
+    count: orNaN(r.count),
+    n: orNaN(r.n),
+    sum: orNaN(r.sum),
+    average: orNaN(r.average),
+    min: orNaN(r.min),
+    max: orNaN(r.max),
+    median: orNaN(r.median),
+    p90: orNaN(r.p90),
+    p95: orNaN(r.p95),
+    p99: orNaN(r.p99),
+    exact: r.exact === 1,
+    relativeError: orNaN(r.relative_error),
+    updatedMs: r.updated_ms,
+  };
+}
 const finiteOrNull = (v: number) => (Number.isFinite(v) ? v : null);
 
 function toRow(r: RowRecord): RollupRow {
@@ -143,8 +199,10 @@ export class SqliteReader implements RollupReader {
   private readonly selectDayRows;
   private readonly firstNameType;
   private readonly nextNameType;
+  private readonly selectStats;
 
   constructor(protected readonly db: Database.Database) {
+    this.selectStats = db.prepare<[string, number], StatsRecord>('SELECT * FROM rollup_stats WHERE name = ? AND hour = ?');
     this.selectRows = db.prepare<[string, number], RowRecord>('SELECT * FROM rollup WHERE name = ? AND hour = ?');
     this.selectKey = db.prepare<[string, number], { found: number }>('SELECT 1 AS found FROM rollup_idempotency WHERE key = ? AND written_ms >= ?');
     this.selectDayRows = db.prepare<[string, number, number], RowRecord>('SELECT * FROM rollup WHERE name = ? AND hour >= ? AND hour < ?');
@@ -168,6 +226,11 @@ export class SqliteReader implements RollupReader {
       for (const r of rows) for (const c of this.selectChunks.all(r.name, r.hourSec, r.tags, r.type, r.writer)) out.push(toChunk(c));
       return out;
     });
+  }
+
+  /** The rollup_stats rows of a name-hour (every writer, tag set and family). */
+  async stats(name: string, hourSec: number): Promise<StatsRow[]> {
+    return read(() => this.selectStats.all(name, hourSec).map(toStatsRow));
   }
 
   async rowsOfDay(name: string, dayStartSec: number): Promise<RollupRow[]> {
@@ -215,9 +278,14 @@ export class SqliteStore extends SqliteReader implements RollupStore {
   private readonly countOfHour;
   private readonly claim;
   private readonly deleteRange;
+  private readonly upsertStats;
 
   constructor(db: Database.Database) {
     super(db);
+    this.upsertStats = db.prepare(
+      `INSERT OR REPLACE INTO rollup_stats (name, hour, merged, tags, type, family, writer, count, n, sum, average, min, max, median, p90, p95, p99, exact, relative_error, updated_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
     this.selectRow = db.prepare<[string, number, string, string, string], RowRecord>(
       'SELECT * FROM rollup WHERE name = ? AND hour = ? AND tags = ? AND type = ? AND writer = ?',
     );
@@ -242,10 +310,12 @@ export class SqliteStore extends SqliteReader implements RollupStore {
     this.countOfHour = db.prepare<[number, string], { n: number }>('SELECT count(*) AS n FROM rollup WHERE hour = ? AND writer = ?');
     const deleteRows = db.prepare('DELETE FROM rollup WHERE hour >= ? AND hour < ?');
     const deleteChunks = db.prepare('DELETE FROM rollup_raw WHERE hour >= ? AND hour < ?');
+    const deleteStats = db.prepare('DELETE FROM rollup_stats WHERE hour >= ? AND hour < ?');
     // one transaction: a reader never sees rows whose chunks are gone
     this.deleteRange = db.transaction((fromSec: number, toSec: number) => {
       deleteRows.run(fromSec, toSec);
       deleteChunks.run(fromSec, toSec);
+      deleteStats.run(fromSec, toSec);
     });
     this.insertKey = db.prepare('INSERT OR IGNORE INTO rollup_idempotency (key, written_ms) VALUES (?, ?)');
     this.forgetKeys = db.prepare('DELETE FROM rollup_idempotency WHERE written_ms < ?');
@@ -255,7 +325,7 @@ export class SqliteStore extends SqliteReader implements RollupStore {
       bumpEpoch.run(writer);
       return this.selectWatermark.get(writer) as WriterClaim;
     });
-    this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark: Watermark | undefined, keys: readonly string[]) => {
+    this.writeAll = db.transaction((rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark: Watermark | undefined, keys: readonly string[], stats: readonly StatsRow[]) => {
       // the fence, in the same transaction as the rows: a superseded owner writes nothing
       if (watermark?.epoch) {
         const stored = this.selectWatermark.get(watermark.writer)?.epoch ?? 0;
@@ -293,6 +363,31 @@ export class SqliteStore extends SqliteReader implements RollupStore {
           c.members === null ? null : JSON.stringify(c.members),
         );
       }
+      for (const t of stats) {
+        const f = finiteOrNull;
+        this.upsertStats.run(
+          t.name,
+          t.hourSec,
+          t.tags === null ? 1 : 0,
+          t.tags ?? '',
+          t.type ?? '',
+          t.family,
+          t.writer,
+          f(t.count),
+          f(t.n),
+          f(t.sum),
+          f(t.average),
+          f(t.min),
+          f(t.max),
+          f(t.median),
+          f(t.p90),
+          f(t.p95),
+          f(t.p99),
+          t.exact ? 1 : 0,
+          f(t.relativeError),
+          t.updatedMs,
+        );
+      }
       if (watermark !== undefined) this.upsertWatermark.run(watermark.writer, watermark.seq);
       if (keys.length > 0) {
         const now = Date.now();
@@ -321,9 +416,19 @@ export class SqliteStore extends SqliteReader implements RollupStore {
     return (this.countOfHour.get(hourSec, writer) as { n: number }).n;
   }
 
-  async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark, idempotencyKeys: readonly string[] = []): Promise<void> {
+  async write(rows: readonly RollupRow[], chunks: readonly RawChunk[], watermark?: Watermark, idempotencyKeys: readonly string[] = [], stats: readonly StatsRow[] = []): Promise<void> {
     // IMMEDIATE: the epoch read and the rows written under one write lock, never interleaved with a claim
-    this.writeAll.immediate(rows, chunks, watermark, idempotencyKeys);
+    this.writeAll.immediate(rows, chunks, watermark, idempotencyKeys, stats);
+  }
+
+  async loadNameHour(name: string, hourSec: number, writer: string): Promise<RollupRow[]> {
+    return (await this.rows(name, hourSec)).filter((r) => r.writer === writer);
+  }
+
+  async loadChunks(rows: readonly RollupRow[]): Promise<RawChunk[]> {
+    // SQLite keeps no chunk past its row's count (one transaction), but a row given here may be older
+    const below = new Map(rows.map((r) => [`${r.type}\u0000${r.tags}\u0000${r.name}\u0000${r.hourSec}\u0000${r.writer}`, r.chunks]));
+    return (await this.chunks(rows)).filter((c) => c.chunk < (below.get(`${c.type}\u0000${c.tags}\u0000${c.name}\u0000${c.hourSec}\u0000${c.writer}`) ?? 0));
   }
 
   async claimWriter(writer: string): Promise<WriterClaim> {
