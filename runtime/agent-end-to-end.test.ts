@@ -403,7 +403,9 @@ describe('hourglass agent end to end, real processes', () => {
         const sentBefore = await Promise.all(agents.map((a) => a.metric(/^hourglass_agent_lines_sent_total (\S+)$/m)));
         await eventually(async () => ((await Promise.all(agents.map((a) => a.metric(/^hourglass_agent_lines_sent_total (\S+)$/m)))).every((n, i) => n > sentBefore[i]) ? true : undefined), 'agents delivered while NATS was down');
         await server.restart();
-        await eventually(async () => ((await metricValue(gateway.httpPort, /^hourglass_spool_batches (\S+)$/m)) === 0 ? true : undefined), 'the spool drained into the restarted NATS', 30_000);
+        await eventually(async () => ((await metricValue(gateway.httpPort, /^hourglass_spool_batches (\S+)$/m)) === 0 ? true : undefined), 'the spool drained into the restarted NATS', 30_000).catch((err: Error) => {
+          throw new Error(`${err.message}\ngateway log (last lines):\n${gateway.output().split('\n').slice(-40).join('\n')}`);
+        });
       },
       async settled() {
         // Everything in the stream delivered to the worker (num_pending), asked of nats-server

@@ -19,6 +19,8 @@ export interface HourglassProcess {
   /** The statsd_exporter-style exposition (gateway and all roles), unless PROMETHEUS_ADDRESS=off. */
   readonly prometheusPort: number | undefined;
   readonly exited: Promise<number | null>;
+  /** What it has logged so far (stdout and stderr), for a failing test to show. */
+  output(): string;
   /** Sends a signal by PID and waits for the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -48,6 +50,7 @@ export async function startHourglass(role: string, env: Record<string, string>):
     httpPort: port(http),
     prometheusPort: prometheus === undefined || prometheus === 'off' ? undefined : port(prometheus),
     exited,
+    output: () => output.join('\n'),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) process.kill(child.pid as number, signal);
       return exited;
