@@ -6,7 +6,7 @@
  * their original ids, once it answers again.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { Logger } from '../core/index.js';
+import { RateLimitedLog, type Logger } from '../core/index.js';
 import { encodeBatch, type SeriesBatch } from './batch-codec.js';
 import { BusUnavailableError, type BatchPublisher } from './contract.js';
 import { batchSubject, partitionOf } from './jetstream-streams.js';
@@ -34,11 +34,20 @@ interface Message {
 /** Room a spool must have left to take more (a batch of MAX_BATCH_LINES values is a few hundred KB). */
 const SPOOL_HEADROOM_BYTES = 1024 * 1024;
 
+/** How often a spool holding batches is offered to the replay. */
+const REPLAY_KICK_MS = 1000;
+
 /** Wait between replay attempts while NATS does not answer. */
 const REPLAY_RETRY_MS = 500;
 
 export class JetStreamPublisher implements BatchPublisher {
   private js: JetStreamClient | undefined;
+  /** The client once connected: the spool replay keeps trying through it while the link is down. */
+  private lastJs: JetStreamClient | undefined;
+  /** Starts the spool replay every second it holds batches, whatever events the connection gave. */
+  private readonly replayKicker: NodeJS.Timeout;
+  /** One line per 10 s while NATS does not answer, however often the replay tries. */
+  private readonly replayLog: RateLimitedLog;
   private inFlight = 0;
   private batchSeq = 0;
   private replaying = false;
@@ -52,11 +61,20 @@ export class JetStreamPublisher implements BatchPublisher {
     private readonly logger: Logger,
   ) {
     this.updateSpoolGauges();
+    // A CI run showed a spool that never drained after nats-server was SIGKILLed and restarted:
+    // no replay was ever attempted after the restart, so it hung on an event (disconnect,
+    // reconnect) the gateway did not get or act on. The replay no longer depends on them.
+    this.replayLog = new RateLimitedLog(logger, options.nowMs);
+    this.replayKicker = setInterval(() => {
+      if (this.spool.count > 0) void this.replay();
+    }, REPLAY_KICK_MS);
+    this.replayKicker.unref();
   }
 
   /** NATS is up and the stream exists: publish directly, and drain the spool. */
   connected(js: JetStreamClient): void {
     this.js = js;
+    this.lastJs = js;
     this.metrics.natsConnected.set(1);
     void this.replay();
   }
@@ -142,6 +160,7 @@ export class JetStreamPublisher implements BatchPublisher {
 
   /** Waits for publishes in flight and spool writes, then stops replaying. */
   async close(): Promise<void> {
+    clearInterval(this.replayKicker);
     await Promise.allSettled([...this.settled]);
     this.closed = true;
   }
@@ -196,7 +215,9 @@ export class JetStreamPublisher implements BatchPublisher {
     this.replaying = true;
     try {
       while (!this.closed && this.spool.count > 0) {
-        const js = this.js;
+        // while disconnected too: a publish then fails or times out and is tried again, and the
+        // first one after NATS answers drains the spool
+        const js = this.js ?? this.lastJs;
         if (js === undefined) return;
         const next = await this.spool.oldest();
         if (next === undefined) return;
@@ -208,7 +229,7 @@ export class JetStreamPublisher implements BatchPublisher {
           this.metrics.batchesPublished.inc();
           this.updateSpoolGauges();
         } catch (err) {
-          this.logger.warn({ err: (err as Error).message }, 'replay not acknowledged; retrying');
+          this.replayLog.warn('replay', { err: (err as Error).message, spooled: this.spool.count }, 'replay not acknowledged; retrying');
           await new Promise((r) => setTimeout(r, REPLAY_RETRY_MS));
         }
       }
