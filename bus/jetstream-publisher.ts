@@ -34,6 +34,21 @@ interface Message {
 /** Room a spool must have left to take more (a batch of MAX_BATCH_LINES values is a few hundred KB). */
 const SPOOL_HEADROOM_BYTES = 1024 * 1024;
 
+/**
+ * The replay must never wait for ever on one publish (it holds the only replay slot): nats.js
+ * times its requests out itself, and this bounds it again in case a request made across a
+ * reconnect does not settle.
+ */
+const DEADLINE_SLACK_MS = 1000;
+
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** How often a spool holding batches is offered to the replay. */
 const REPLAY_KICK_MS = 1000;
 
@@ -222,7 +237,7 @@ export class JetStreamPublisher implements BatchPublisher {
         const next = await this.spool.oldest();
         if (next === undefined) return;
         try {
-          const ack = await js.publish(next.subject, next.data, { msgID: next.msgId, timeout: this.options.publishTimeoutMs });
+          const ack = await withDeadline(js.publish(next.subject, next.data, { msgID: next.msgId, timeout: this.options.publishTimeoutMs }), this.options.publishTimeoutMs + DEADLINE_SLACK_MS);
           if (ack.duplicate) this.metrics.batchesDuplicate.inc();
           await this.spool.remove(next.file);
           this.metrics.batchesReplayed.inc();
