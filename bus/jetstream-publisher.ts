@@ -35,9 +35,10 @@ interface Message {
 const SPOOL_HEADROOM_BYTES = 1024 * 1024;
 
 /**
- * The replay must never wait for ever on one publish (it holds the only replay slot): nats.js
- * times its requests out itself, and this bounds it again in case a request made across a
- * reconnect does not settle.
+ * A publish must never wait for ever: the replay has one slot, and direct publishes count against
+ * MAX_IN_FLIGHT. nats.js times its requests out itself, yet full CI runs showed a publish made as
+ * nats-server was SIGKILLed that never settled, which left the spool undrained after the restart;
+ * this bounds every publish again.
  */
 const DEADLINE_SLACK_MS = 1000;
 
@@ -143,7 +144,7 @@ export class JetStreamPublisher implements BatchPublisher {
     if (js !== undefined && this.spool.count === 0) {
       const started = performance.now();
       try {
-        const ack = await js.publish(subject, data, { msgID: msgId, timeout: this.options.publishTimeoutMs });
+        const ack = await this.publishBounded(js, subject, data, msgId);
         this.metrics.publishDuration.observe((performance.now() - started) / 1000);
         this.metrics.batchesPublished.inc();
         this.metrics.batchValuesPublished.inc(values);
@@ -173,6 +174,12 @@ export class JetStreamPublisher implements BatchPublisher {
     return direct || this.spool.freeBytes >= SPOOL_HEADROOM_BYTES;
   }
 
+  /** One publish, settled within its timeout whatever happens to the connection (withDeadline). */
+  private publishBounded(js: JetStreamClient, subject: string, data: Uint8Array, msgId: string) {
+    const { publishTimeoutMs } = this.options;
+    return withDeadline(js.publish(subject, data, { msgID: msgId, timeout: publishTimeoutMs }), publishTimeoutMs + DEADLINE_SLACK_MS);
+  }
+
   /** Waits for publishes in flight and spool writes, then stops replaying. */
   async close(): Promise<void> {
     clearInterval(this.replayKicker);
@@ -190,9 +197,7 @@ export class JetStreamPublisher implements BatchPublisher {
     }
     this.inFlight++;
     const started = performance.now();
-    const done = js
-      .publish(subject, data, { msgID: msgId, timeout: this.options.publishTimeoutMs })
-      .then(
+    const done = this.publishBounded(js, subject, data, msgId).then(
         (ack) => {
           this.metrics.publishDuration.observe((performance.now() - started) / 1000);
           this.metrics.batchesPublished.inc();
@@ -237,7 +242,7 @@ export class JetStreamPublisher implements BatchPublisher {
         const next = await this.spool.oldest();
         if (next === undefined) return;
         try {
-          const ack = await withDeadline(js.publish(next.subject, next.data, { msgID: next.msgId, timeout: this.options.publishTimeoutMs }), this.options.publishTimeoutMs + DEADLINE_SLACK_MS);
+          const ack = await this.publishBounded(js, next.subject, next.data, next.msgId);
           if (ack.duplicate) this.metrics.batchesDuplicate.inc();
           await this.spool.remove(next.file);
           this.metrics.batchesReplayed.inc();
