@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { BatchBuilder } from '../gateway/index.js';
 import { BatchDecodeError, decodeBatch, encodeBatch, histogramsOf, type SeriesBatch } from './batch-codec.js';
+import { plainSeries as plain } from '../test-support/batches.js';
 
 const H = 1_795_381_200;
-
-const plain = (s: SeriesBatch) => ({
-  type: s.type,
-  name: s.name,
-  tags: s.tags,
-  hourSec: s.hourSec,
-  values: Array.from(s.values),
-  weights: s.weights && Array.from(s.weights),
-  deltas: s.deltas && Array.from(s.deltas),
-  members: s.members,
-});
 
 describe('batch codec', () => {
   it('round-trips every kind of series', () => {

@@ -96,7 +96,7 @@ export class InProcessBus implements BatchPublisher {
   }
 
   accepting(): boolean {
-    return this.down === undefined && this.pending < MAX_PENDING_BATCHES;
+    return this.refusal() === undefined;
   }
 
   /** The rollup took a batch off the bus. */

@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBatch, encodeBatch, type SeriesBatch } from '../bus/index.js';
+import { decodeBatch, encodeBatch } from '../bus/index.js';
 import { BatchBuilder } from './batch-builder.js';
+import { plainSeries as plain } from '../test-support/batches.js';
 
 const H = 1_795_381_200;
-
-const plain = (s: SeriesBatch) => ({
-  type: s.type,
-  name: s.name,
-  tags: s.tags,
-  hourSec: s.hourSec,
-  values: Array.from(s.values),
-  weights: s.weights && Array.from(s.weights),
-  deltas: s.deltas && Array.from(s.deltas),
-  members: s.members,
-});
 
 describe('BatchBuilder', () => {
   it('groups values by name, tags, type and hour, in arrival order', () => {
