@@ -62,6 +62,56 @@ describe('hourly windows', () => {
     expect(await stat('lat', 'median', H21)).toEqual({ value: 2, count: 3, exact: true });
   });
 
+  it('late data that keeps coming stays in memory: no store read per batch, until it has been idle a minute', async () => {
+    const reads = { rows: 0, chunks: 0 };
+    const counted = Object.assign(Object.create(store) as SqliteStore, {
+      loadRows: (...args: Parameters<SqliteStore['loadRows']>) => (reads.rows++, store.loadRows(...args)),
+      loadChunks: (...args: Parameters<SqliteStore['loadChunks']>) => (reads.chunks++, store.loadChunks(...args)),
+    });
+    const rollup = new Rollup({ store: counted, writer: 'embedded', clock, budget: new SeriesBudget(100_000) });
+    await rollup.apply(batchOf('lat:1|ms\nlat:2|ms'));
+    await rollup.flush();
+    clock.set((H21 + 3 * 3600) * 1000); // the 21:00 hour closed long ago
+    await rollup.flush();
+    expect(rollup.seriesInMemory).toBe(0);
+    await rollup.apply(batchOf(`lat:3|ms|T${H21 + 10}`, H21 + 3 * 3600));
+    await rollup.flush();
+    expect(reads.rows).toBe(2);
+    for (let i = 4; i < 10; i++) {
+      clock.advance(5_000);
+      await rollup.apply(batchOf(`lat:${i}|ms|T${H21 + 10}`, H21 + 3 * 3600));
+      const report = await rollup.flush();
+      expect(report.statsStoreReads).toBe(0);
+    }
+    expect(reads).toEqual({ rows: 2, chunks: 1 });
+    expect(rollup.seriesInMemory).toBe(1);
+    expect(await stat('lat', 'median', H21)).toEqual({ value: 5, count: 9, exact: true });
+    clock.advance(59_000);
+    await rollup.flush();
+    expect(rollup.seriesInMemory).toBe(1);
+    clock.advance(1_000);
+    await rollup.flush();
+    expect(rollup.seriesInMemory).toBe(0);
+  });
+
+  it('closed series-hours held for late data are bounded by MAX_SERIES_PER_HOUR, least recently used out first', async () => {
+    const rollup = new Rollup({ store, writer: 'embedded', clock, budget: new SeriesBudget(2) });
+    clock.set((H21 + 5 * 3600) * 1000);
+    for (const [name, hourSec] of [['a', H21], ['b', H21 + 3600], ['c', H21 - 3600]] as const) {
+      await rollup.apply(batchOf(`${name}:1|ms|T${hourSec + 10}`, H21 + 5 * 3600));
+      clock.advance(1_000);
+    }
+    await rollup.flush();
+    expect(rollup.seriesInMemory).toBe(2);
+    const loaded: string[] = [];
+    const loadRows = store.loadRows.bind(store);
+    store.loadRows = async (keys, writer) => (loaded.push(...keys.map((k) => k.name)), loadRows(keys, writer));
+    await rollup.apply(batchOf(`b:2|ms|T${H21 + 3610}\nc:2|ms|T${H21 - 3590}\na:2|ms|T${H21 + 10}`, H21 + 5 * 3600));
+    expect(loaded).toEqual(['a']);
+    await rollup.flush();
+    expect(await stat('a', 'sum', H21)).toMatchObject({ value: 3 });
+  });
+
   it('counters scale by the sample rate; timers weigh by it', async () => {
     const rollup = newRollup();
     await rollup.apply(batchOf('hits:1|c|@0.1\nhits:2|c\nt:10|ms|@0.5\nt:20|ms'));

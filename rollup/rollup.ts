@@ -15,6 +15,14 @@ import { SeriesState } from './series-state.js';
 
 /** A closed hour stays in memory this long after its end, for late samples and gauge continuity. */
 const EVICT_AFTER_HOUR_END_SEC = 300;
+/**
+ * Past that, a series-hour stays while data keeps coming for it: late data (a spool drained after
+ * an outage, `|T` backfills, replays) arrives in streams, and dropping the state at each flush
+ * made every batch read its rows back and every flush its raw values (quadratic in the hour's
+ * chunks: at 10,000 keys the store did little else). It goes once idle this long, or, beyond
+ * MAX_SERIES_PER_HOUR closed series-hours held by this writer, least recently used first.
+ */
+const EVICT_IDLE_MS = 60_000;
 
 export interface FlushReport {
   readonly rows: number;
@@ -111,6 +119,7 @@ export class Rollup {
 
   private async applyNow(batch: DecodedBatch, seq: number): Promise<SeriesRefusal | undefined> {
     const states = await this.statesOf(batch.series);
+    const nowMs = this.options.clock.nowMs();
     let refusal: { series: number; values: number; example: SeriesKey } | undefined;
     for (let i = 0; i < states.length; i++) {
       const state = states[i];
@@ -123,6 +132,7 @@ export class Rollup {
       }
       if (seq !== 0 && state.seq >= seq) continue;
       if (!state.dirty) this.dirty.push(state);
+      state.touchedMs = nowMs;
       this.applySeries(state, batch.series[i]);
       if (seq > state.seq) state.seq = seq;
     }
@@ -291,9 +301,23 @@ export class Rollup {
   private evict(nowMs: number): void {
     const horizonSec = nowMs / 1000 - SECONDS_PER_HOUR - EVICT_AFTER_HOUR_END_SEC;
     const held = new Set<number>();
+    const closed: [string, SeriesState][] = [];
     for (const [key, state] of this.states) {
-      if (state.hourSec < horizonSec && !state.dirty) this.drop(key);
-      else held.add(state.hourSec);
+      if (state.hourSec < horizonSec && !state.dirty) {
+        if (nowMs - state.touchedMs >= EVICT_IDLE_MS) {
+          this.drop(key);
+          continue;
+        }
+        closed.push([key, state]);
+      }
+      held.add(state.hourSec);
+    }
+    const over = closed.length - this.options.budget.maxSeriesPerHour;
+    if (over > 0) {
+      closed.sort((a, b) => a[1].touchedMs - b[1].touchedMs);
+      for (const [key] of closed.slice(0, over)) this.drop(key);
+      held.clear();
+      for (const state of this.states.values()) held.add(state.hourSec);
     }
     for (const hourSec of [...this.hoursMet()]) if (hourSec < horizonSec && !held.has(hourSec)) this.statistics.forgetHour(hourSec);
     // a closed hour this rollup holds nothing of: its count is read from the store again if data comes

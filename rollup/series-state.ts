@@ -27,6 +27,8 @@ export class SeriesState implements SeriesKey {
   chunks = 0;
   seq = 0;
   dirty = false;
+  /** When a batch last brought data for it (the rollup's clock): idle closed hours leave memory. */
+  touchedMs = 0;
   /** Sets: every member seen this hour, while there are at most EXACT_SAMPLE_LIMIT of them. */
   members: Set<string> | null = null;
   /** Sets: the estimate that takes over past the limit (always fed, so it is ready then). */
