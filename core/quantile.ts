@@ -25,7 +25,9 @@ export function exactQuantile(values: ArrayLike<number>, weights: ArrayLike<numb
 export function exactQuantiles(values: ArrayLike<number>, weights: ArrayLike<number> | null, qs: readonly number[]): number[] {
   const n = values.length;
   if (n === 0) return qs.map(() => NaN);
-  if (weights === null) return unweighted(Float64Array.from(values).sort(), qs);
+  // unit weights: a typed array sorted in place (a flush of 10,000 series of 500 values spent 1.6 s
+  // sorting index arrays with a comparator, 0.3 s this way)
+  if (weights === null) return sortedQuantiles(Float64Array.from(values).sort(), qs);
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => values[a] - values[b]);
   let total = 0;
   for (let i = 0; i < n; i++) total += weights === null ? 1 : weights[i];
@@ -44,20 +46,18 @@ export function exactQuantiles(values: ArrayLike<number>, weights: ArrayLike<num
 }
 
 /**
- * The same walk over unit weights, on a typed array sorted in place: a flush of 10,000 series of
- * 500 values spent 1.6 s sorting index arrays with a comparator, 0.3 s this way. The cumulative
- * weight at sorted position i is i + 1, exactly.
+ * Quantiles of unit-weight values already in ascending order (a rollup keeps a series' values so):
+ * no copy, no sort, and the ranks found by position rather than by a walk over every value.
  */
-function unweighted(sorted: Float64Array, qs: readonly number[]): number[] {
+export function sortedQuantiles(sorted: ArrayLike<number>, qs: readonly number[]): number[] {
   const n = sorted.length;
+  if (n === 0) return qs.map(() => NaN);
   return qs.map((q) => {
     const { reach, pass } = rankBounds(q, n);
-    let lower = NaN;
-    for (let i = 0; i < n; i++) {
-      const cumulative = i + 1;
-      if (Number.isNaN(lower) && cumulative >= reach) lower = sorted[i];
-      if (cumulative > pass) return (lower + sorted[i]) / 2;
-    }
-    return (lower + sorted[n - 1]) / 2;
+    // the walk's answer: the first position whose cumulative weight i + 1 reaches `reach`, and
+    // the first whose passes `pass`
+    const lower = Math.min(n - 1, Math.max(0, Math.ceil(reach) - 1));
+    const upper = Math.min(n - 1, Math.floor(pass));
+    return (sorted[lower] + sorted[upper]) / 2;
   });
 }

@@ -94,8 +94,46 @@ describe('sketch', () => {
     expect(s.quantile(1)).toBeCloseTo(1e300, -298);
   });
 
+  it('encodes sparsely: response times spread over hundreds of buckets take a few hundred bytes', () => {
+    const s = new Sketch();
+    for (let i = 0; i < 90; i++) s.add((i * 337) % 941, i % 7 === 0 ? 0.5 : 1);
+    s.add(-3);
+    s.add(0);
+    const bytes = s.encode();
+    expect(bytes.byteLength).toBeLessThan(400);
+    const back = Sketch.decode(bytes);
+    expect(back.count).toBe(s.count);
+    for (const q of [0, 0.1, 0.5, 0.9, 0.99, 1]) expect(back.quantile(q)).toBe(s.quantile(q));
+  });
+
+  it('still reads the dense version 1 that earlier releases stored', () => {
+    // u8 1 | 7 pad | f64 zero | positive: i32 offset | u32 length | f64 counts | negative: the same
+    const bytes = new Uint8Array(16 + 8 + 2 * 8 + 8 + 8);
+    const view = new DataView(bytes.buffer);
+    view.setUint8(0, 1);
+    view.setFloat64(8, 2, true);
+    view.setInt32(16, 100, true);
+    view.setUint32(20, 2, true);
+    view.setFloat64(24, 3, true);
+    view.setFloat64(32, 5, true);
+    view.setInt32(40, 7, true);
+    view.setUint32(44, 1, true);
+    view.setFloat64(48, 1, true);
+    const s = Sketch.decode(bytes);
+    expect(s.count).toBe(11);
+    expect(s.quantile(0)).toBeLessThan(0);
+    expect(s.quantile(0.2)).toBe(0);
+    const gamma = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY);
+    expect(s.quantile(1)).toBeCloseTo((2 * gamma ** 101) / (gamma + 1), 9);
+    expect(Sketch.decode(s.encode()).quantile(1)).toBe(s.quantile(1));
+  });
+
   it('refuses bytes that are not a sketch', () => {
     expect(() => Sketch.decode(new Uint8Array(8))).toThrow(/sketch/);
+    expect(() => Sketch.decode(new Sketch().encode().subarray(0, 5))).toThrow(/truncated/);
+    const cut = new Sketch();
+    cut.add(5);
+    expect(() => Sketch.decode(cut.encode().subarray(0, 11))).toThrow(/truncated/);
   });
 });
 

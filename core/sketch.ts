@@ -130,29 +130,44 @@ export class Sketch {
     return Number.isNaN(last) ? (this.zero > 0 ? 0 : -valueOf(neg.offset)) : last;
   }
 
-  // encoding: u8 version | 7 pad | f64 zero | store(positive) | store(negative)
-  //   store: i32 offset | u32 length | f64 counts[length]   (trimmed of empty ends)
+  // Encoding, version 3 (sparse; what encode() writes):
+  //   u8 3 | f64 zero | store(positive) | store(negative)
+  //   store: varint k (buckets with a count) | k x (zigzag varint index step | count)
+  //   count: varint 2n for a whole n < 2^52, else varint 1 and the f64 itself
+  // A sketch of response times uses tens of buckets spread over hundreds of indexes: the dense
+  // version 1 (u8 1 | 7 pad | f64 zero | per store: i32 offset | u32 length | f64 counts[length])
+  // wrote every empty bucket between them, about 2.6 KB of base64 per row of 90 samples, which
+  // made the rows most of what the rollup sent InfluxDB at each flush. Version 1 is still read.
 
   encode(): Uint8Array {
-    const parts = [trim(this.positive), trim(this.negative)];
-    const size = 16 + parts.reduce((n, p) => n + 8 + p.counts.length * 8, 0);
-    const bytes = new Uint8Array(size);
-    const view = new DataView(bytes.buffer);
-    view.setUint8(0, 1);
-    view.setFloat64(8, this.zero, true);
-    let o = 16;
-    for (const p of parts) {
-      view.setInt32(o, p.offset, true);
-      view.setUint32(o + 4, p.counts.length, true);
-      for (let i = 0; i < p.counts.length; i++) view.setFloat64(o + 8 + i * 8, p.counts[i], true);
-      o += 8 + p.counts.length * 8;
+    const out = new ByteWriter();
+    out.u8(SPARSE_VERSION);
+    out.f64(this.zero);
+    for (const store of [this.positive, this.negative]) {
+      let k = 0;
+      for (let i = 0; i < store.counts.length; i++) if (store.counts[i] !== 0) k++;
+      out.varint(k);
+      let previous = 0;
+      for (let i = 0; i < store.counts.length; i++) {
+        const c = store.counts[i];
+        if (c === 0) continue;
+        const index = store.offset + i;
+        out.varint(zigzag(index - previous));
+        previous = index;
+        if (Number.isInteger(c) && c >= 0 && c < 2 ** 52) out.varint(c * 2);
+        else {
+          out.varint(1);
+          out.f64(c);
+        }
+      }
     }
-    return bytes;
+    return out.bytes();
   }
 
   static decode(bytes: Uint8Array): Sketch {
+    if (bytes.byteLength >= 1 && bytes[0] === SPARSE_VERSION) return Sketch.decodeSparse(bytes);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (bytes.byteLength < 32 || view.getUint8(0) !== 1) throw new Error('not a version 1 sketch');
+    if (bytes.byteLength < 32 || view.getUint8(0) !== 1) throw new Error('not a version 1 or 3 sketch');
     const sketch = new Sketch();
     sketch.zero = view.getFloat64(8, true);
     let o = 16;
@@ -167,6 +182,88 @@ export class Sketch {
       o += 8 + length * 8;
     }
     return sketch;
+  }
+
+  private static decodeSparse(bytes: Uint8Array): Sketch {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let o = 1;
+    const need = (n: number) => {
+      if (o + n > bytes.byteLength) throw new Error('sketch truncated');
+    };
+    const varint = () => {
+      let v = 0;
+      for (let scale = 1; ; scale *= 0x80) {
+        need(1);
+        const b = bytes[o++];
+        v += (b & 0x7f) * scale;
+        if (b < 0x80) return v;
+        if (scale > 2 ** 49) throw new Error('sketch varint too long');
+      }
+    };
+    const f64 = () => {
+      need(8);
+      const v = view.getFloat64(o, true);
+      o += 8;
+      return v;
+    };
+    const sketch = new Sketch();
+    sketch.zero = f64();
+    for (const store of [sketch.positive, sketch.negative]) {
+      const k = varint();
+      let index = 0;
+      for (let j = 0; j < k; j++) {
+        index += unzigzag(varint());
+        const tag = varint();
+        const c = tag === 1 ? f64() : tag / 2;
+        if (c !== 0) store.add(index, c);
+      }
+    }
+    return sketch;
+  }
+}
+
+/** First byte of the sparse encoding (1 is the dense one; 2 is taken by bucket-histogram.ts). */
+const SPARSE_VERSION = 3;
+
+const zigzag = (n: number) => (n < 0 ? -2 * n - 1 : 2 * n);
+const unzigzag = (z: number) => (z % 2 === 1 ? -(z + 1) / 2 : z / 2);
+
+/** Little-endian bytes with LEB128 varints of non-negative whole numbers below 2^53. */
+class ByteWriter {
+  private buf = new Uint8Array(64);
+  private view = new DataView(this.buf.buffer);
+  private length = 0;
+
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
+    grown.set(this.buf.subarray(0, this.length));
+    this.buf = grown;
+    this.view = new DataView(grown.buffer);
+  }
+
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.length++] = v;
+  }
+
+  f64(v: number): void {
+    this.room(8);
+    this.view.setFloat64(this.length, v, true);
+    this.length += 8;
+  }
+
+  varint(v: number): void {
+    this.room(8);
+    while (v >= 0x80) {
+      this.buf[this.length++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.length++] = v;
+  }
+
+  bytes(): Uint8Array {
+    return this.buf.slice(0, this.length);
   }
 }
 

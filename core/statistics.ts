@@ -8,7 +8,7 @@
 import { BucketHistogram, isBucketHistogram } from './bucket-histogram.js';
 import { DISTINCT_RELATIVE_ERROR, DistinctCounter } from './distinct-counter.js';
 import type { MetricType } from './metric-type.js';
-import { exactQuantiles } from './quantile.js';
+import { exactQuantiles, sortedQuantiles } from './quantile.js';
 import { RELATIVE_ACCURACY, Sketch } from './sketch.js';
 
 /** Below this many values in the rows merged, medians and percentiles are exact (SPEC §4). */
@@ -52,6 +52,8 @@ export interface StatChunk {
   readonly values: ArrayLike<number>;
   readonly weights: ArrayLike<number> | null;
   readonly members: readonly string[] | null;
+  /** The values are in ascending order (and weights null): one such chunk is not sorted again. */
+  readonly sorted?: boolean;
 }
 
 /** A remote-written classic histogram's row: bucket counts in place of the sketch (SPEC §3.2). */
@@ -139,6 +141,8 @@ class RowMerge {
   private allQuantiles(): Statistic[] {
     const { rows, chunks, count, min, max } = this;
     if (chunks !== null) {
+      const only = chunks.length === 1 ? chunks[0] : undefined;
+      if (only?.sorted === true && only.weights === null) return sortedQuantiles(only.values, QUANTILES).map((value) => ({ value, count, exact: true }));
       const values: number[] = [];
       // weights only when some value has one: unit weights take exactQuantiles' faster path
       const weights: number[] | null = chunks.some((c) => c.weights !== null) ? [] : null;

@@ -103,6 +103,32 @@ describe('rollup_stats written at each flush', () => {
     expect(merged(u, 'set').median).toBeNaN();
   });
 
+  it('values held sorted across many flushes, a sample rate arriving mid-hour, a failed write and a restart: still the query API', async () => {
+    let rollup = newRollup();
+    const r = { s: 17 };
+    const next = () => (r.s = (r.s * 1103515245 + 12345) % 2147483648) % 1000;
+    for (let flush = 0; flush < 40; flush++) {
+      const lines = Array.from({ length: 1 + (flush % 5) * 7 }, () => `walk:${next() / 4}|ms${flush === 25 ? '|@0.25' : ''}`);
+      await rollup.apply(batchOf(lines.join('\n')));
+      if (flush === 12) {
+        // the store refuses to answer once: the next flush carries both batches' values
+        const write = store.write.bind(store);
+        store.write = async () => {
+          store.write = write;
+          throw new Error('store away');
+        };
+        await expect(rollup.flush()).rejects.toThrow('store away');
+        continue;
+      }
+      await rollup.flush();
+      if (flush % 10 === 3) await checkAgainstQuery('walk');
+      if (flush === 30) rollup = newRollup(); // a restart: earlier values only in the store
+    }
+    const stats = await checkAgainstQuery('walk');
+    expect(merged(stats).exact).toBe(true);
+    expect(merged(stats).count).toBeGreaterThan(500);
+  });
+
   it('after a restart the name-hour still merges every tag set, and exact values written before it', async () => {
     const before = Array.from({ length: 400 }, (_, i) => (i * 31) % 97);
     // a first rollup writes, a second continues one tag set only

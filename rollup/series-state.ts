@@ -5,9 +5,13 @@
  *
  * Memory grows with series, not samples: past the limit only the sketch grows, and it is bounded
  * in buckets (see sketch.ts). Under the limit the state holds every value of the hour (not only
- * those since the last flush), at most EXACT_SAMPLE_LIMIT x 16 bytes per series, so that the
- * flush can write the hour's exact statistics (rollup_stats) without reading the store; a state
- * restored from the store holds only the values since, until completeValues() is given the rest.
+ * those since the last flush), so that the flush can write the hour's exact statistics
+ * (rollup_stats) without reading the store; a state restored from the store holds only the values
+ * since, until completeValues() is given the rest. Unit-weight values (nearly all) are kept in
+ * order of size in a typed array (8 bytes each, outside the JS heap), the new ones merged in at
+ * each flush: sorting every held value of every series at every flush made the statistics cost
+ * grow with the hour (10,000 series of a few thousand values: seconds per flush). Once a value
+ * with a sample rate arrives, values and weights are kept as they came (16 bytes a value).
  *
  * A remote-written classic histogram (SPEC §3.2) keeps, instead of the sketch, its cumulative
  * bucket counts (core/bucket-histogram.ts): count and sum stay exact, min and max are unknown,
@@ -37,10 +41,11 @@ export class SeriesState implements SeriesKey {
   private estimateStale = false;
   /** Remote-written histograms: cumulative counts by `le` bound, in place of the sketch. */
   buckets: BucketHistogram | null = null;
-  /** Every value of the hour held here (see above); those from `pendingFrom` on are not written yet. */
-  private heldValues: number[] = [];
-  private heldWeights: number[] | null = null;
-  private pendingFrom = 0;
+  /** The values (and weights, when some is not 1) since the last flush, as they came: the next chunk. */
+  private pendingValues: number[] = [];
+  private pendingWeights: number[] | null = null;
+  /** Every value of the hour held for statistics (see above), while n <= EXACT_SAMPLE_LIMIT. */
+  private held: HeldValues = new SortedValues();
   /** Chunks in the store whose values are not held (a restored state): completeValues() loads them. */
   chunksNotHeld = 0;
   private pendingMembers: string[] = [];
@@ -89,14 +94,16 @@ export class SeriesState implements SeriesKey {
     // a StatsD `h` value sent to a remote-written histogram's series-hour lands in its buckets
     this.buckets?.addValue(value, weight);
     if (this.n <= EXACT_SAMPLE_LIMIT) {
-      this.heldValues.push(value);
-      if (weight !== 1 && this.heldWeights === null) this.heldWeights = new Array<number>(this.heldValues.length - 1).fill(1);
-      if (this.heldWeights !== null) this.heldWeights.push(weight);
-    } else if (this.heldValues.length > 0 || this.chunksNotHeld > 0) {
+      this.pendingValues.push(value);
+      if (weight !== 1 && this.pendingWeights === null) this.pendingWeights = new Array<number>(this.pendingValues.length - 1).fill(1);
+      this.pendingWeights?.push(weight);
+      if (weight !== 1 && this.held instanceof SortedValues) this.held = this.held.weighted();
+      this.held.add(value, weight);
+    } else if (this.pendingValues.length > 0 || this.held.size > 0 || this.chunksNotHeld > 0) {
       // Past the limit the query uses the sketch: raw values are no longer needed.
-      this.heldValues = [];
-      this.heldWeights = null;
-      this.pendingFrom = 0;
+      this.pendingValues = [];
+      this.pendingWeights = null;
+      this.held = new SortedValues();
       this.chunksNotHeld = 0;
     }
     this.dirty = true;
@@ -180,8 +187,8 @@ export class SeriesState implements SeriesKey {
       hourSec: this.hourSec,
       writer,
       chunk: this.chunks,
-      values: Float64Array.from(this.heldValues.slice(this.pendingFrom)),
-      weights: this.heldWeights && Float64Array.from(this.heldWeights.slice(this.pendingFrom)),
+      values: Float64Array.from(this.pendingValues),
+      weights: this.pendingWeights && Float64Array.from(this.pendingWeights),
       members: this.type === 's' ? this.pendingMembers : null,
     };
   }
@@ -189,7 +196,8 @@ export class SeriesState implements SeriesKey {
   /** The row and chunk from toRow/pendingChunk are durable: start the next flush afresh. */
   written(): void {
     if (this.hasPending()) this.chunks++;
-    this.pendingFrom = this.heldValues.length;
+    this.pendingValues = [];
+    this.pendingWeights = null;
     this.pendingMembers = [];
     this.dirty = false;
   }
@@ -201,32 +209,96 @@ export class SeriesState implements SeriesKey {
   allValues(): StatChunk | undefined {
     if (this.type === 's') return this.members === null ? undefined : { values: [], weights: null, members: [...this.members] };
     if (this.n > EXACT_SAMPLE_LIMIT || this.chunksNotHeld > 0) return undefined;
-    return { values: this.heldValues, weights: this.heldWeights, members: null };
+    return this.held.chunk();
   }
 
   /** A restored state's stored values (its first `chunksNotHeld` chunks, in order): now it holds them all. */
   completeValues(stored: readonly StatChunk[]): void {
     if (this.chunksNotHeld === 0 || this.n > EXACT_SAMPLE_LIMIT) return;
-    const values: number[] = [];
-    let weights: number[] | null = null;
     for (const c of stored) {
       for (let i = 0; i < c.values.length; i++) {
-        values.push(c.values[i]);
         const w = c.weights === null ? 1 : c.weights[i];
-        if (w !== 1 && weights === null) weights = new Array<number>(values.length - 1).fill(1);
-        weights?.push(w);
+        if (w !== 1 && this.held instanceof SortedValues) this.held = this.held.weighted();
+        this.held.add(c.values[i], w);
       }
     }
-    if (weights !== null || this.heldWeights !== null) {
-      weights ??= new Array<number>(values.length).fill(1);
-      this.heldWeights = weights.concat(this.heldWeights ?? new Array<number>(this.heldValues.length).fill(1));
-    }
-    this.pendingFrom += values.length;
-    this.heldValues = values.concat(this.heldValues);
     this.chunksNotHeld = 0;
   }
 
   private hasPending(): boolean {
-    return this.heldValues.length > this.pendingFrom || this.pendingMembers.length > 0;
+    return this.pendingValues.length > 0 || this.pendingMembers.length > 0;
+  }
+}
+
+/** The values of a series-hour held for its exact statistics: the order they came in does not matter. */
+interface HeldValues {
+  readonly size: number;
+  add(value: number, weight: number): void;
+  chunk(): StatChunk;
+}
+
+/** Unit weights: every value in order of size, the ones added since the last chunk() merged in then. */
+class SortedValues implements HeldValues {
+  private sorted = new Float64Array(0);
+  private length = 0;
+  private unmerged: number[] = [];
+
+  get size(): number {
+    return this.length + this.unmerged.length;
+  }
+
+  add(value: number): void {
+    this.unmerged.push(value);
+  }
+
+  chunk(): StatChunk {
+    this.merge();
+    return { values: this.sorted.subarray(0, this.length), weights: null, members: null, sorted: true };
+  }
+
+  /** The same values with weights, for a series that now has one that is not 1. */
+  weighted(): WeightedValues {
+    this.merge();
+    const out = new WeightedValues();
+    for (let i = 0; i < this.length; i++) out.add(this.sorted[i], 1);
+    return out;
+  }
+
+  /** Merges the new values in from the end: one pass over the held ones, no other allocation than growth. */
+  private merge(): void {
+    const k = this.unmerged.length;
+    if (k === 0) return;
+    const fresh = Float64Array.from(this.unmerged).sort();
+    this.unmerged = [];
+    const total = this.length + k;
+    if (total > this.sorted.length) {
+      const grown = new Float64Array(Math.max(total, Math.min(EXACT_SAMPLE_LIMIT, this.sorted.length * 2), 16));
+      grown.set(this.sorted.subarray(0, this.length));
+      this.sorted = grown;
+    }
+    const a = this.sorted;
+    let i = this.length - 1;
+    let j = k - 1;
+    for (let o = total - 1; j >= 0; o--) a[o] = i >= 0 && a[i] > fresh[j] ? a[i--] : fresh[j--];
+    this.length = total;
+  }
+}
+
+/** Some weight is not 1: values and weights as they came (the quantile sorts them). */
+class WeightedValues implements HeldValues {
+  private readonly values: number[] = [];
+  private readonly weights: number[] = [];
+
+  get size(): number {
+    return this.values.length;
+  }
+
+  add(value: number, weight: number): void {
+    this.values.push(value);
+    this.weights.push(weight);
+  }
+
+  chunk(): StatChunk {
+    return { values: this.values, weights: this.weights, members: null };
   }
 }

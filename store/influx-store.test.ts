@@ -124,6 +124,7 @@ describe('schema mapping', () => {
   it('splits a write into bodies under the size limit, a longer line alone', () => {
     expect(bodies(['aaaa', 'bbbb', 'cc', 'dddddddddddd', 'e'], 10)).toEqual(['aaaa\nbbbb', 'cc', 'dddddddddddd', 'e']);
     expect(bodies([], 10)).toEqual([]);
+    expect(bodies(['a', 'b', 'c', 'd', 'e'], 100, 2)).toEqual(['a\nb', 'c\nd', 'e']);
   });
 });
 

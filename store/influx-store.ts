@@ -21,18 +21,24 @@ import { FluxReader, InfluxQlReader, type InfluxReads } from './influx-reader.js
 import { RAW_MEASUREMENT, ROLLUP_MEASUREMENT, STATS_MEASUREMENT, chunkLine, rfc3339Ns, rowLine, statsLine, watermarkLine } from './influx-line-protocol.js';
 import type { RawChunk, RollupRow, RollupStore, SeriesKey, StatsRow, Watermark, WriterClaim } from './schema.js';
 
-/** Well under influxd 1.x's default max-body-size (25 MB). */
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * One request's share of a write: InfluxData's recommended batch of 5,000 points, and well under
+ * influxd 1.x's default max-body-size (25 MB). Each request has its own deadline (influx-http.ts):
+ * a 4 MB body of 16,000 new series (the first flush of 10,000 new keys) outlasted it on a busy
+ * machine at every retry, so the flush never got through.
+ */
+const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_BODY_LINES = 5000;
 const LINE_PROTOCOL = { 'content-type': 'text/plain; charset=utf-8' };
 
-/** Lines joined into bodies of at most `maxBytes` (a longer line goes alone). */
-export function bodies(lines: readonly string[], maxBytes = MAX_BODY_BYTES): string[] {
+/** Lines joined into bodies of at most `maxBytes` and `maxLines` (a longer line goes alone). */
+export function bodies(lines: readonly string[], maxBytes = MAX_BODY_BYTES, maxLines = MAX_BODY_LINES): string[] {
   const out: string[] = [];
   let current: string[] = [];
   let bytes = 0;
   for (const line of lines) {
     const size = Buffer.byteLength(line) + 1;
-    if (current.length > 0 && bytes + size > maxBytes) {
+    if (current.length > 0 && (bytes + size > maxBytes || current.length === maxLines)) {
       out.push(current.join('\n'));
       current = [];
       bytes = 0;
