@@ -86,6 +86,7 @@ export class PartitionSource implements BatchSource {
   private tracker: ContinuityTracker | undefined;
   private kv: KV | undefined;
   private readonly expiredLog: RateLimitedLog;
+  private saving = false;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -156,13 +157,28 @@ export class PartitionSource implements BatchSource {
     return after;
   }
 
+  /**
+   * Saves the tracker's state, through the consumer's ack floor: every batch of the partition up
+   * to it was acknowledged by this source, so the tracker has seen it, and the other partitions'
+   * batches in between need no reading again at the next start.
+   */
   private async saveTracking(): Promise<void> {
     const tracker = this.tracker;
-    if (tracker === undefined || !tracker.dirty || this.kv === undefined) return;
-    const state = JSON.stringify(tracker.snapshot());
-    await this.kv.put(continuityKey(this.options.partition), state).catch(() => {
-      tracker.dirty = true; // NATS away: saved at the next tick
-    });
+    if (tracker === undefined || this.kv === undefined || this.saving) return;
+    this.saving = true;
+    try {
+      const info = await this.consumer?.info(false).catch(() => undefined);
+      if (info !== undefined && info.ack_floor.stream_seq > tracker.seq) {
+        tracker.seq = info.ack_floor.stream_seq;
+        tracker.dirty = true;
+      }
+      if (!tracker.dirty) return;
+      await this.kv.put(continuityKey(this.options.partition), JSON.stringify(tracker.snapshot())).catch(() => {
+        tracker.dirty = true; // NATS away: saved at the next tick
+      });
+    } finally {
+      this.saving = false;
+    }
   }
 
   /** A batch now applied (acknowledged, or at or below the resume point): fed to the tracker, losses counted. */
@@ -177,6 +193,8 @@ export class PartitionSource implements BatchSource {
     }
     const loss = tracker.observe(stamp, seq);
     if (loss !== undefined) this.expired(loss);
+    // stopped, the lag timer no longer saves; the rollup acknowledges its last write after stop()
+    if (this.stopped) void this.saveTracking();
   }
 
   private expired(loss: Loss): void {
