@@ -6,9 +6,12 @@
  * their original ids, once it answers again.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
+import { headers } from '@nats-io/transport-node';
 import { RateLimitedLog, type Logger } from '../core/index.js';
 import { encodeBatch, type SeriesBatch } from './batch-codec.js';
+import { CONTINUITY_HEADER, PublisherContinuity, formatStamp, parseStamp, type Stamp } from './continuity.js';
 import { BusUnavailableError, type BatchPublisher } from './contract.js';
+import { partitionOfSubject } from './jetstream-replay.js';
 import { batchSubject, partitionOf } from './jetstream-streams.js';
 import { countDrop, type BusMetrics, type DropReason, type NatsMetrics } from './metrics.js';
 import type { Spool } from './spool.js';
@@ -29,6 +32,9 @@ interface Message {
   readonly msgId: string;
   readonly data: Uint8Array;
   readonly values: number;
+  readonly partition: number;
+  /** Its continuity stamp (continuity.ts): lets the rollup count it if the stream removes it unapplied. */
+  readonly stamp: Stamp;
 }
 
 /** Room a spool must have left to take more (a batch of MAX_BATCH_LINES values is a few hundred KB). */
@@ -69,6 +75,7 @@ export class JetStreamPublisher implements BatchPublisher {
   private replaying = false;
   private closed = false;
   private readonly settled = new Set<Promise<unknown>>();
+  private readonly continuity: PublisherContinuity;
 
   constructor(
     private readonly options: JetStreamPublisherOptions,
@@ -76,6 +83,7 @@ export class JetStreamPublisher implements BatchPublisher {
     private readonly metrics: BusMetrics & NatsMetrics,
     private readonly logger: Logger,
   ) {
+    this.continuity = new PublisherContinuity(options.idPrefix);
     this.updateSpoolGauges();
     // A CI run showed a spool that never drained after nats-server was SIGKILLed and restarted:
     // no replay was ever attempted after the restart, so it hung on an event (disconnect,
@@ -102,7 +110,7 @@ export class JetStreamPublisher implements BatchPublisher {
 
   publish(series: readonly SeriesBatch[], _values: number, _endOfInterval: boolean): DropReason | undefined {
     const seq = this.batchSeq++;
-    for (const message of this.messagesOf(series, `${this.options.idPrefix}.${seq}`)) this.send(message);
+    for (const message of this.messagesOf(series, `${this.options.idPrefix}.${seq}`, false)) this.send(message);
     // Accepted: a later spool refusal is counted where it happens.
     return undefined;
   }
@@ -114,13 +122,13 @@ export class JetStreamPublisher implements BatchPublisher {
    */
   async publishDurable(series: readonly SeriesBatch[], _values: number, id: string | undefined): Promise<void> {
     const base = id === undefined ? `${this.options.idPrefix}.${this.batchSeq++}` : `ik.${id}`;
-    const sent = this.messagesOf(series, base).map((m) => this.sendDurable(m));
+    const sent = this.messagesOf(series, base, id !== undefined).map((m) => this.sendDurable(m));
     for (const p of sent) this.track(p.catch(() => undefined));
     await Promise.all(sent);
   }
 
   /** A batch split by partition: each part goes to its partition's subject with id `<base>.<partition>`. */
-  private messagesOf(series: readonly SeriesBatch[], base: string): Message[] {
+  private messagesOf(series: readonly SeriesBatch[], base: string, idempotent: boolean): Message[] {
     const { partitions, stream, nowMs } = this.options;
     const groups = new Map<number, SeriesBatch[]>();
     for (const s of series) {
@@ -133,28 +141,30 @@ export class JetStreamPublisher implements BatchPublisher {
     for (const [p, group] of groups) {
       let values = 0;
       for (const s of group) values += s.members !== null ? s.members.length : s.values.length;
-      messages.push({ subject: batchSubject(stream, p), msgId: `${base}.${p}`, data: encodeBatch(group, nowMs()), values });
+      messages.push({ subject: batchSubject(stream, p), msgId: `${base}.${p}`, data: encodeBatch(group, nowMs()), values, partition: p, stamp: this.continuity.stamp(p, values, idempotent) });
     }
     return messages;
   }
 
   private async sendDurable(message: Message): Promise<void> {
-    const { subject, msgId, data, values } = message;
+    const { subject, msgId, data, values, partition, stamp } = message;
     const js = this.js;
     if (js !== undefined && this.spool.count === 0) {
       const started = performance.now();
       try {
-        const ack = await this.publishBounded(js, subject, data, msgId);
+        const ack = await this.publishBounded(js, subject, data, msgId, stamp);
         this.metrics.publishDuration.observe((performance.now() - started) / 1000);
         this.metrics.batchesPublished.inc();
         this.metrics.batchValuesPublished.inc(values);
         if (ack.duplicate) this.metrics.batchesDuplicate.inc();
+        this.continuity.settled(stamp, partition, ack.duplicate ? 'duplicate' : 'stored');
         return;
       } catch (err) {
         this.logger.warn({ err: (err as Error).message, subject }, 'durable publish not acknowledged; spooling the batch');
       }
     }
-    if (!(await this.spool.add(subject, msgId, data))) {
+    if (!(await this.spool.add(subject, msgId, data, formatStamp(stamp)))) {
+      this.continuity.settled(stamp, partition, 'not_stored');
       this.updateSpoolGauges();
       // refused, not dropped: the HTTP client gets 503 and still holds the data
       throw new BusUnavailableError('spool_full', 'NATS does not answer and the spool is full');
@@ -175,9 +185,14 @@ export class JetStreamPublisher implements BatchPublisher {
   }
 
   /** One publish, settled within its timeout whatever happens to the connection (withDeadline). */
-  private publishBounded(js: JetStreamClient, subject: string, data: Uint8Array, msgId: string) {
+  private publishBounded(js: JetStreamClient, subject: string, data: Uint8Array, msgId: string, stamp: Stamp | string | undefined) {
     const { publishTimeoutMs } = this.options;
-    return withDeadline(js.publish(subject, data, { msgID: msgId, timeout: publishTimeoutMs }), publishTimeoutMs + DEADLINE_SLACK_MS);
+    let h: ReturnType<typeof headers> | undefined;
+    if (stamp !== undefined) {
+      h = headers();
+      h.set(CONTINUITY_HEADER, typeof stamp === 'string' ? stamp : formatStamp(stamp));
+    }
+    return withDeadline(js.publish(subject, data, { msgID: msgId, timeout: publishTimeoutMs, headers: h }), publishTimeoutMs + DEADLINE_SLACK_MS);
   }
 
   /** Waits for publishes in flight and spool writes, then stops replaying. */
@@ -188,7 +203,7 @@ export class JetStreamPublisher implements BatchPublisher {
   }
 
   private send(message: Message): void {
-    const { subject, msgId, data, values } = message;
+    const { subject, msgId, data, values, partition, stamp } = message;
     const js = this.js;
     // Order: while anything waits in the spool, new batches queue behind it.
     if (js === undefined || this.spool.count > 0 || this.inFlight >= this.options.maxInFlight) {
@@ -197,12 +212,13 @@ export class JetStreamPublisher implements BatchPublisher {
     }
     this.inFlight++;
     const started = performance.now();
-    const done = this.publishBounded(js, subject, data, msgId).then(
+    const done = this.publishBounded(js, subject, data, msgId, stamp).then(
         (ack) => {
           this.metrics.publishDuration.observe((performance.now() - started) / 1000);
           this.metrics.batchesPublished.inc();
           this.metrics.batchValuesPublished.inc(values);
           if (ack.duplicate) this.metrics.batchesDuplicate.inc();
+          this.continuity.settled(stamp, partition, ack.duplicate ? 'duplicate' : 'stored');
         },
         (err: Error) => {
           this.logger.warn({ err: err.message, subject }, 'publish not acknowledged; spooling the batch');
@@ -218,11 +234,12 @@ export class JetStreamPublisher implements BatchPublisher {
     void p.finally(() => this.settled.delete(p));
   }
 
-  private async toSpool({ subject, msgId, data, values }: Message): Promise<void> {
-    if (await this.spool.add(subject, msgId, data)) {
+  private async toSpool({ subject, msgId, data, values, partition, stamp }: Message): Promise<void> {
+    if (await this.spool.add(subject, msgId, data, formatStamp(stamp))) {
       this.metrics.batchesSpooled.inc();
     } else {
       countDrop(this.metrics, 'spool_full', values);
+      this.continuity.settled(stamp, partition, 'not_stored');
       this.logger.error({ spoolBytes: this.spool.bytes }, 'spool full: batch dropped');
     }
     this.updateSpoolGauges();
@@ -242,8 +259,12 @@ export class JetStreamPublisher implements BatchPublisher {
         const next = await this.spool.oldest();
         if (next === undefined) return;
         try {
-          const ack = await this.publishBounded(js, next.subject, next.data, next.msgId);
+          const ack = await this.publishBounded(js, next.subject, next.data, next.msgId, next.stamp);
           if (ack.duplicate) this.metrics.batchesDuplicate.inc();
+          // a stamp of this run moves its floor; one of an earlier run (spooled before a restart) is passed on as it was
+          const stamp = parseStamp(next.stamp);
+          const partition = partitionOfSubject(this.options.stream, next.subject);
+          if (stamp !== undefined && partition !== undefined) this.continuity.settled(stamp, partition, ack.duplicate ? 'duplicate' : 'stored');
           await this.spool.remove(next.file);
           this.metrics.batchesReplayed.inc();
           this.metrics.batchesPublished.inc();

@@ -6,6 +6,7 @@
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
 import { Registry } from 'prom-client';
 import { startNatsServer, type NatsServer } from '../test-support/servers.js';
 import { PartitionSource } from './jetstream-source.js';
@@ -64,7 +65,7 @@ describe('the batch stream', () => {
     await ensureStreams(jsm, settings('RESUME'));
     const seqs = await publish('RESUME', 10);
     const metrics = createBusMetrics(new Registry());
-    const source = () => new PartitionSource(jetstream(nc), jsm, { stream: 'RESUME', partition: 0, metrics, lagIntervalMs: 60_000, nc });
+    const source = () => new PartitionSource(jetstream(nc), jsm, { stream: 'RESUME', partition: 0, metrics, lagIntervalMs: 60_000, nc, logger: pino({ level: 'silent' }), nowMs: Date.now });
     // first start: nothing applied, every batch; the first 4 acknowledged (written)
     let s = source();
     await s.start(0);

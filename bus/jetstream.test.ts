@@ -124,7 +124,7 @@ describe('JetStream publisher and partition source (real nats-server)', () => {
     await eventually(async () => (spool.count === 6 ? true : undefined), 'six batches in the spool');
     publisher.connected(js);
     await eventually(async () => (spool.count === 0 ? true : undefined), 'the spool replayed');
-    const source = new PartitionSource(js, jsm, { stream: settings.stream, partition: partitionOf('order', 4), metrics: createBusMetrics(new Registry()), lagIntervalMs: 100, nc });
+    const source = new PartitionSource(js, jsm, { stream: settings.stream, partition: partitionOf('order', 4), metrics: createBusMetrics(new Registry()), lagIntervalMs: 100, nc, logger, nowMs: Date.now });
     await source.start();
     const values: number[] = [];
     for await (const m of source.messages()) {
@@ -159,7 +159,7 @@ describe('JetStream publisher and partition source (real nats-server)', () => {
     for (let i = 0; i < 10; i++) await publisher.publishDurable(batchOf(`seq.k:${i}|ms`, H).series, 1, undefined);
     const partition = partitionOf('seq.k', 4);
     const read = async (count: number, ackFirst: number): Promise<number[]> => {
-      const source = new PartitionSource(js, jsm, { stream: settings.stream, partition, metrics: createBusMetrics(new Registry()), lagIntervalMs: 100, nc });
+      const source = new PartitionSource(js, jsm, { stream: settings.stream, partition, metrics: createBusMetrics(new Registry()), lagIntervalMs: 100, nc, logger, nowMs: Date.now });
       await source.start();
       const seen: BusMessage[] = [];
       for await (const m of source.messages()) {
@@ -176,7 +176,7 @@ describe('JetStream publisher and partition source (real nats-server)', () => {
     // a new reader (a restarted worker) starts at the first unacknowledged batch
     expect(await read(6, 6)).toEqual([4, 5, 6, 7, 8, 9]);
     const seqs: number[] = [];
-    const source = new PartitionSource(js, jsm, { stream: settings.stream, partition, metrics: createBusMetrics(new Registry()), lagIntervalMs: 100, nc });
+    const source = new PartitionSource(js, jsm, { stream: settings.stream, partition, metrics: createBusMetrics(new Registry()), lagIntervalMs: 100, nc, logger, nowMs: Date.now });
     await source.start();
     // sequences grow: the driver's exactly-once bookkeeping relies on it
     void (async () => {

@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { DURATION_BUCKETS_SECONDS } from '../core/index.js';
+import { RESET_REASONS } from './continuity.js';
 
 /** Why a batch did not make it onto the bus: the `reason` label of the drop counters. */
 export const DROP_REASONS = ['bus_full', 'bus_down', 'spool_full', 'apply_failed'] as const;
@@ -27,7 +28,27 @@ export function createBusMetrics(registry: Registry) {
     acksResent: new Counter({ name: 'hourglass_acks_resent_total', help: 'Batch acknowledgements sent again after a NATS reconnect (the first may have been lost with the connection)', registers }),
     acksForgotten: new Counter({ name: 'hourglass_acks_forgotten_total', help: 'Sent acknowledgements no longer remembered for resending, to stay within the bound', registers }),
     consumerPending: new Gauge({ name: 'hourglass_consumer_pending_messages', help: 'Batches in the stream not yet delivered to this worker, by partition', labelNames: ['partition'] as const, registers }),
+    oldestUnappliedAge: new Gauge({
+      name: 'hourglass_rollup_oldest_unapplied_batch_age_seconds',
+      help: 'Age of the oldest batch of the partition this worker has not applied yet (0: none); the stream removes batches older than NATS_MAX_AGE_SEC, or sooner at NATS_MAX_BYTES',
+      labelNames: ['partition'] as const,
+      registers,
+    }),
+    // counted from continuity stamps (bus/continuity.ts): exact, found once a later batch of the same gateway run and partition is read
+    batchesExpiredUnapplied: new Counter({
+      name: 'hourglass_bus_batches_expired_unapplied_total',
+      help: 'Batches the stream removed (NATS_MAX_AGE_SEC, NATS_MAX_BYTES) before any rollup worker applied them; counted when a later batch of the same gateway run and partition is read, so the last batches of a gateway run are not',
+      registers,
+    }),
+    valuesExpiredUnapplied: new Counter({ name: 'hourglass_bus_values_expired_unapplied_total', help: 'Values in the batches of hourglass_bus_batches_expired_unapplied_total', registers }),
+    continuityResets: new Counter({
+      name: 'hourglass_bus_continuity_resets_total',
+      help: 'Times a partition\'s loss tracking restarted from what it read next (no saved state, saved state behind removed batches, bounds): losses before that point are not counted',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
   };
+  for (const reason of RESET_REASONS) metrics.continuityResets.inc({ reason }, 0);
   for (const reason of DROP_REASONS) {
     metrics.batchesDropped.inc({ reason }, 0);
     metrics.batchValuesDropped.inc({ reason }, 0);

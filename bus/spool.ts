@@ -4,7 +4,9 @@
  * replay of a batch it did store). Bounded in bytes: past the bound a batch is refused and the
  * caller counts it. Files survive a restart of the gateway.
  *
- * File: u16 subject bytes | subject | u16 id bytes | id | payload.
+ * File: u16 subject bytes | subject | u16 id bytes | id | payload. The id field may go on with
+ * `\n` and the batch's continuity stamp (continuity.ts; a message id never holds a newline), so
+ * spool files written before stamps existed still read.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +16,8 @@ export interface SpooledBatch {
   readonly subject: string;
   readonly msgId: string;
   readonly data: Uint8Array;
+  /** The continuity stamp's text; undefined for a batch spooled without one. */
+  readonly stamp: string | undefined;
 }
 
 export class Spool {
@@ -47,9 +51,9 @@ export class Spool {
   }
 
   /** Writes a batch at the end of the spool; false when the spool is full. */
-  async add(subject: string, msgId: string, data: Uint8Array): Promise<boolean> {
+  async add(subject: string, msgId: string, data: Uint8Array, stamp?: string): Promise<boolean> {
     const subjectBytes = Buffer.from(subject);
-    const idBytes = Buffer.from(msgId);
+    const idBytes = Buffer.from(stamp === undefined ? msgId : `${msgId}\n${stamp}`);
     const size = 4 + subjectBytes.length + idBytes.length + data.length;
     if (this.bytes + size > this.maxBytes) return false;
     const header = Buffer.alloc(4 + subjectBytes.length + idBytes.length);
@@ -74,11 +78,14 @@ export class Spool {
     const buf = await fs.promises.readFile(path.join(this.dir, first.name));
     const subjectLength = buf.readUInt16LE(0);
     const idLength = buf.readUInt16LE(2 + subjectLength);
+    const id = buf.toString('utf8', 4 + subjectLength, 4 + subjectLength + idLength);
+    const newline = id.indexOf('\n');
     return {
       file: first.name,
       subject: buf.toString('utf8', 2, 2 + subjectLength),
-      msgId: buf.toString('utf8', 4 + subjectLength, 4 + subjectLength + idLength),
+      msgId: newline < 0 ? id : id.slice(0, newline),
       data: buf.subarray(4 + subjectLength + idLength),
+      stamp: newline < 0 ? undefined : id.slice(newline + 1),
     };
   }
 

@@ -41,7 +41,7 @@ export async function startRollupRole(config: Config, store: RollupStore, logger
   const drivers = new Map<number, RollupDriver>();
   let leases: PartitionLeases | undefined;
   const startPartition = async (partition: number): Promise<void> => {
-    const source = new PartitionSource(js, jsm, { stream: nats.stream, partition, metrics: busMetrics, lagIntervalMs: config.flushIntervalMs, nc });
+    const source = new PartitionSource(js, jsm, { stream: nats.stream, partition, metrics: busMetrics, lagIntervalMs: config.flushIntervalMs, nc, logger: log, nowMs: () => clock.nowMs(), replicas: nats.replicas });
     const events = telemetry.eventsOf(source.writer, (values) => countDrop(busMetrics, 'apply_failed', values));
     const driver = new RollupDriver({
       source,
