@@ -71,6 +71,8 @@ export class PartitionSource implements BatchSource {
   private consumer: Consumer | undefined;
   /** Stream sequence of the last batch handed to the rollup. */
   private lastYielded = 0;
+  /** The current consumer's resume point: batches up to it were applied before it was made. */
+  private resumedThrough = 0;
   /** Between a disconnect and the end of the reset that follows the reconnect: deliveries are withheld. */
   private interrupted = false;
   private resetting: Promise<void> | undefined;
@@ -215,6 +217,7 @@ export class PartitionSource implements BatchSource {
   private async createConsumer(after: number, trackFrom = after): Promise<void> {
     const { stream, partition } = this.options;
     if (after > this.lastYielded) this.lastYielded = after;
+    this.resumedThrough = after;
     const from = Math.min(after, trackFrom);
     await this.jsm.consumers.delete(stream, this.durable).catch(() => false);
     await this.jsm.consumers.add(stream, {
@@ -261,12 +264,15 @@ export class PartitionSource implements BatchSource {
       for await (const m of current) {
         // withheld: a reset is coming, the new consumer delivers it again
         if (this.interrupted) continue;
-        // handed on already, or applied before this start (read again for the tracker)
-        if (m.seq <= this.lastYielded) {
+        // applied before this consumer was made: read again for the tracker only
+        if (m.seq <= this.resumedThrough) {
           this.applied(m.seq, stampOf(m));
           m.ack();
           continue;
         }
+        // handed on already and not acknowledged yet (redelivered after ACK_WAIT_MS, as during a
+        // long store outage): its ack comes once its write is done, never from this copy
+        if (m.seq <= this.lastYielded) continue;
         this.lastYielded = m.seq;
         yield* this.delivered(m);
       }
