@@ -30,7 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killAllChildren } from './lib/children.mjs';
-import { partitionsOwned, stackProcesses, startDistributedStack, stopDistributedStack, sumMetric, waitForPartitionsShared } from './lib/distributed-stack.mjs';
+import { partitionsOwned, readMetrics, stackProcesses, startDistributedStack, stopDistributedStack, sumMetric, waitForPartitionsShared } from './lib/distributed-stack.mjs';
 import { buildLoadgen, linesOfKey, sendLoad } from './lib/loadgen.mjs';
 import { udpSocketStats, usageSpan } from './lib/procfs.mjs';
 import { climbRates } from './lib/rate-ladder.mjs';
@@ -88,21 +88,44 @@ async function visibilityMs(gateway, query, marker) {
   return Date.now() - now;
 }
 
-/** Counters the verdict compares before and after a step, summed over the processes that hold them. */
-async function counters(stack) {
-  const { gateways, workers } = stack;
-  const sum = async (roles, metric) => (await sumMetric(roles, metric)).total;
+/** What the verdict compares before and after a step, from every role's /metrics and /proc. */
+const COUNTERS = {
+  received: ['gateways', 'hourglass_lines_received_total'],
+  rejected: ['gateways', 'hourglass_lines_rejected_total'],
+  spooled: ['gateways', 'hourglass_batches_spooled_total'],
+  dropped: ['gateways', 'hourglass_batch_values_dropped_total'],
+  applyDropped: ['workers', 'hourglass_batch_values_dropped_total'],
+  refused: ['workers', 'hourglass_rollup_values_refused_total'],
+  deadLettered: ['workers', 'hourglass_batches_dead_lettered_total'],
+  handovers: ['workers', 'hourglass_rollup_handovers_total'],
+};
+
+/** Each role's metrics (undefined: it did not answer) and the gateways' kernel drops. */
+async function snapshot(stack) {
+  const roles = [...stack.gateways, ...stack.workers];
+  const metrics = await Promise.all(roles.map(readMetrics));
   return {
-    received: await sum(gateways, 'hourglass_lines_received_total'),
-    rejected: await sum(gateways, 'hourglass_lines_rejected_total'),
+    byRole: new Map(roles.map((role, i) => [role.name, metrics[i]])),
     // from /proc, not the gateway's metric: exact at any moment
-    kernelDrops: gateways.reduce((total, g) => total + (udpSocketStats(g.statsdPort)?.drops ?? 0), 0),
-    spooled: await sum(gateways, 'hourglass_batches_spooled_total'),
-    dropped: await sum([...gateways, ...workers], 'hourglass_batch_values_dropped_total'),
-    refused: await sum(workers, 'hourglass_rollup_values_refused_total'),
-    deadLettered: await sum(workers, 'hourglass_batches_dead_lettered_total'),
-    handovers: await sum(workers, 'hourglass_rollup_handovers_total'),
+    kernelDrops: stack.gateways.reduce((total, g) => total + (udpSocketStats(g.statsdPort)?.drops ?? 0), 0),
   };
+}
+
+/**
+ * Each counter's growth between two snapshots, summed over the roles that answered both times
+ * (a role that died took its counters with it: it is named in `silent`, not subtracted).
+ */
+function growth(stack, before, after) {
+  const out = { kernelDrops: after.kernelDrops - before.kernelDrops };
+  for (const [name, [group, metric]] of Object.entries(COUNTERS)) {
+    out[name] = 0;
+    for (const role of stack[group]) {
+      const [b, a] = [before.byRole.get(role.name), after.byRole.get(role.name)];
+      if (a !== undefined && b !== undefined) out[name] += (a.get(metric) ?? 0) - (b.get(metric) ?? 0);
+    }
+  }
+  out.silent = [...after.byRole].filter(([name, metrics]) => metrics === undefined || before.byRole.get(name) === undefined).map(([name]) => name);
+  return out;
 }
 
 /**
@@ -114,7 +137,7 @@ async function waitUntilQuiet(stack) {
   let last = -1;
   await waitFor(
     async () => {
-      const pending = (await sumMetric(stack.workers, 'hourglass_consumer_pending_messages')).total;
+      const pending = await sumMetric(stack.workers, 'hourglass_consumer_pending_messages');
       const stored = await storedCount(stack.influx, DATABASE, ...hoursOfStep(started - 3_600_000));
       const quiet = pending === 0 && stored === last;
       last = stored;
@@ -133,7 +156,7 @@ async function runAt(stack, rate, seconds) {
   const stored = () => storedCount(influx, DATABASE, ...hoursOfStep(started));
   const sample = sampleKeys(random, KEYS, SAMPLED_KEYS);
   const sampleBefore = await queriedCounts(query, sample, ...hoursOfStep(started));
-  const before = await counters(stack);
+  const before = await snapshot(stack);
   const storedBefore = await stored();
   const markersBefore = markers;
   const usage = usageSpan(Object.fromEntries(Object.entries(stackProcesses(stack)).map(([name, child]) => [name, child.pid])));
@@ -155,7 +178,8 @@ async function runAt(stack, rate, seconds) {
   const sentLines = sent.reduce((total, s) => total + s.lines, 0);
 
   // caught up: the sockets are empty and the store holds every line the gateways received
-  const receivedSoFar = async () => (await sumMetric(gateways, 'hourglass_lines_received_total')).total - before.received - (markers - markersBefore);
+  const receivedBefore = gateways.reduce((total, g) => total + (before.byRole.get(g.name)?.get('hourglass_lines_received_total') ?? 0), 0);
+  const receivedSoFar = async () => (await sumMetric(gateways, 'hourglass_lines_received_total')) - receivedBefore - (markers - markersBefore);
   let received = 0;
   let storedLines = 0;
   const caughtUpAt = await waitFor(
@@ -170,8 +194,7 @@ async function runAt(stack, rate, seconds) {
   const { cpuSeconds, peakRssBytes } = usage.end();
   const catchUpMs = caughtUpAt === undefined ? undefined : caughtUpAt - loadEnded;
 
-  const after = await counters(stack);
-  const delta = Object.fromEntries(Object.keys(after).map((k) => [k, after[k] - before[k]]));
+  const delta = growth(stack, before, await snapshot(stack));
   const sampleAfter = await queriedCounts(query, sample, ...hoursOfStep(started));
   const expected = sample.map((key, i) => sampleBefore[i] + sent.reduce((total, s) => total + linesOfKey(s.lines, KEYS, key), 0));
   const inexact = sample.map((key, i) => ({ key, expected: expected[i], queried: sampleAfter[i] })).filter((k) => k.queried !== k.expected);
@@ -182,7 +205,8 @@ async function runAt(stack, rate, seconds) {
   if (delta.kernelDrops > 0) failures.push(`kernel dropped ${delta.kernelDrops} datagrams`);
   if (delta.rejected > 0) failures.push(`${delta.rejected} lines rejected`);
   if (delta.spooled > 0) failures.push(`${delta.spooled} batches spooled`);
-  if (delta.dropped > 0) failures.push(`${delta.dropped} values dropped`);
+  if (delta.dropped + delta.applyDropped > 0) failures.push(`${delta.dropped + delta.applyDropped} values dropped`);
+  if (delta.silent.some((name) => name.startsWith('gateway'))) failures.push(`${delta.silent.join(', ')} stopped answering`);
   if (delta.refused > 0) failures.push(`${delta.refused} values refused`);
   if (delta.deadLettered > 0) failures.push(`${delta.deadLettered} batches dead-lettered`);
   if (sendErrors > 0) failures.push(`${sendErrors} send errors`);
@@ -203,9 +227,11 @@ async function runAt(stack, rate, seconds) {
     storedLines,
     kernelDroppedDatagrams: delta.kernelDrops,
     spooledBatches: delta.spooled,
-    droppedValues: delta.dropped,
+    droppedValues: delta.dropped + delta.applyDropped,
     refusedValues: delta.refused,
     handovers: delta.handovers,
+    // processes that stopped answering /metrics during the step (a worker killed on purpose)
+    silent: delta.silent,
     catchUpMs,
     sampledKeys: { count: sample.length, exact: sample.length - inexact.length, inexact: inexact.slice(0, 10) },
     visibilityMs: { p50: percentile(visibility, 0.5), max: Math.max(...visibility) },
@@ -247,7 +273,7 @@ function describe(label, step) {
   const rss = Object.entries(step.peakRssBytes).map(([name, v]) => `${name} ${mib(v)}`).join(', ');
   return [
     `${label} ${step.rate} lines/s for ${step.seconds} s: ${step.keptUp ? 'kept up' : `fell behind (${step.failures.join('; ')})`}`,
-    `  sent ${step.sentLines} (${step.sentLinesPerSecond}/s), received ${step.receivedLines}, stored ${step.storedLines}; caught up ${step.catchUpMs === undefined ? 'never' : `${step.catchUpMs} ms`} after the load; sampled keys exact ${step.sampledKeys.exact}/${step.sampledKeys.count}; visible after p50 ${step.visibilityMs.p50} ms, max ${step.visibilityMs.max} ms; handovers ${step.handovers}; partitions ${JSON.stringify(step.partitionsOwned)}`,
+    `  sent ${step.sentLines} (${step.sentLinesPerSecond}/s), received ${step.receivedLines}, stored ${step.storedLines}; caught up ${step.catchUpMs === undefined ? 'never' : `${step.catchUpMs} ms`} after the load; sampled keys exact ${step.sampledKeys.exact}/${step.sampledKeys.count}; visible after p50 ${step.visibilityMs.p50} ms, max ${step.visibilityMs.max} ms; handovers ${step.handovers}; ${step.silent.length ? `not answering: ${step.silent.join(', ')}; ` : ''}partitions ${JSON.stringify(step.partitionsOwned)}`,
     `  CPU s/s: ${cpu}`,
     `  peak RSS MiB: ${rss}`,
   ].join('\n');

@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { firstStdoutMatch, startChild, stopChild } from './children.mjs';
+import { sumMetrics } from './metrics-text.mjs';
 import { freePort } from './net.mjs';
 import { waitFor } from './wait.mjs';
 
@@ -59,29 +60,27 @@ async function startRole(role, name, env) {
 }
 
 /**
- * Sum of a metric's samples (over all label sets) on a role's /metrics; undefined when the
- * process does not answer (exited, stopped), so a dead worker does not stall the benchmark.
+ * A role's /metrics, each metric summed over its label sets (a Map); undefined when the process
+ * does not answer (exited, stopped), so that a dead or frozen worker never stalls the benchmark.
  */
-export async function readMetric(role, metric) {
-  const response = await fetch(`http://127.0.0.1:${role.httpPort}/metrics`, { signal: AbortSignal.timeout(METRICS_TIMEOUT_MS) }).catch(() => undefined);
-  if (response === undefined || !response.ok) return undefined;
-  const text = await response.text();
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(metric) && (line[metric.length] === ' ' || line[metric.length] === '{')) total += Number(line.split(' ').pop());
+export async function readMetrics(role) {
+  try {
+    const response = await fetch(`http://127.0.0.1:${role.httpPort}/metrics`, { signal: AbortSignal.timeout(METRICS_TIMEOUT_MS) });
+    return response.ok ? sumMetrics(await response.text()) : undefined;
+  } catch {
+    return undefined;
   }
-  return total;
 }
 
-/** Sum of `metric` over `roles`; those that do not answer count as 0 and are named in `missing`. */
+/** Sum of `metric` over `roles`; a role that does not answer counts 0. */
 export async function sumMetric(roles, metric) {
-  const values = await Promise.all(roles.map((role) => readMetric(role, metric)));
-  return { total: values.reduce((sum, v) => sum + (v ?? 0), 0), missing: roles.filter((_, i) => values[i] === undefined).map((r) => r.name) };
+  const all = await Promise.all(roles.map(readMetrics));
+  return all.reduce((total, metrics) => total + (metrics?.get(metric) ?? 0), 0);
 }
 
 /** Partitions each worker holds a lease on, by worker name (null: the worker does not answer). */
 export async function partitionsOwned(workers) {
-  const owned = await Promise.all(workers.map((w) => readMetric(w, 'hourglass_rollup_partitions_owned')));
+  const owned = (await Promise.all(workers.map(readMetrics))).map((metrics) => metrics?.get('hourglass_rollup_partitions_owned'));
   return Object.fromEntries(workers.map((w, i) => [w.name, owned[i] ?? null]));
 }
 
