@@ -155,7 +155,7 @@ async function runAt(stack, rate, seconds) {
   const started = Date.now();
   const stored = () => storedCount(influx, DATABASE, ...hoursOfStep(started));
   const sample = sampleKeys(random, KEYS, SAMPLED_KEYS);
-  const sampleBefore = await queriedCounts(query, sample, ...hoursOfStep(started));
+  const { counts: sampleBefore, errors: errorsBefore } = await queriedCounts(query, sample, ...hoursOfStep(started));
   const before = await snapshot(stack);
   const storedBefore = await stored();
   const markersBefore = markers;
@@ -195,8 +195,9 @@ async function runAt(stack, rate, seconds) {
   const catchUpMs = caughtUpAt === undefined ? undefined : caughtUpAt - loadEnded;
 
   const delta = growth(stack, before, await snapshot(stack));
-  const sampleAfter = await queriedCounts(query, sample, ...hoursOfStep(started));
-  const expected = sample.map((key, i) => sampleBefore[i] + sent.reduce((total, s) => total + linesOfKey(s.lines, KEYS, key), 0));
+  const { counts: sampleAfter, errors: errorsAfter } = await queriedCounts(query, sample, ...hoursOfStep(started));
+  const queryErrors = [...errorsBefore, ...errorsAfter];
+  const expected = sample.map((key, i) => (sampleBefore[i] ?? NaN) + sent.reduce((total, s) => total + linesOfKey(s.lines, KEYS, key), 0));
   const inexact = sample.map((key, i) => ({ key, expected: expected[i], queried: sampleAfter[i] })).filter((k) => k.queried !== k.expected);
   const sendErrors = sent.reduce((total, s) => total + s.sendErrors, 0);
 
@@ -213,6 +214,7 @@ async function runAt(stack, rate, seconds) {
   if (catchUpMs === undefined) failures.push(`store not caught up ${CATCH_UP_WATCH_MS / 1000} s after the load (${storedLines} of ${received} lines)`);
   else if (catchUpMs > CATCH_UP_LIMIT_MS) failures.push(`store caught up only ${(catchUpMs / 1000).toFixed(1)} s after the load`);
   if (inexact.length > 0) failures.push(`${inexact.length} of ${sample.length} sampled keys inexact`);
+  if (queryErrors.length > 0) failures.push(`${queryErrors.length} sampled-key queries failed (${queryErrors[0]})`);
 
   const linesPerSecond = sentLines / loadSeconds;
   const perSecond = Object.fromEntries(Object.entries(cpuSeconds).map(([name, cpu]) => [name, cpu === null ? null : cpu / loadSeconds]));
@@ -233,7 +235,7 @@ async function runAt(stack, rate, seconds) {
     // processes that stopped answering /metrics during the step (a worker killed on purpose)
     silent: delta.silent,
     catchUpMs,
-    sampledKeys: { count: sample.length, exact: sample.length - inexact.length, inexact: inexact.slice(0, 10) },
+    sampledKeys: { count: sample.length, exact: sample.length - inexact.length, inexact: inexact.slice(0, 10), queryErrors: queryErrors.slice(0, 10) },
     visibilityMs: { p50: percentile(visibility, 0.5), max: Math.max(...visibility) },
     // CPU from the load's start until the store caught up (or gave up), per second of load
     cpuSecondsPerSecond: roundAll(perSecond),
@@ -241,6 +243,8 @@ async function runAt(stack, rate, seconds) {
     peakRssBytes,
     partitionsOwned: await partitionsOwned(stack.workers),
     quietWaitMs,
+    // why the query API failed: its last error log lines (pino level 50)
+    queryErrorLog: queryErrors.length ? query.child.outputTail.split('\n').filter((line) => line.includes('"level":50')).slice(-3) : undefined,
   };
 }
 
@@ -276,6 +280,7 @@ function describe(label, step) {
     `  sent ${step.sentLines} (${step.sentLinesPerSecond}/s), received ${step.receivedLines}, stored ${step.storedLines}; caught up ${step.catchUpMs === undefined ? 'never' : `${step.catchUpMs} ms`} after the load; sampled keys exact ${step.sampledKeys.exact}/${step.sampledKeys.count}; visible after p50 ${step.visibilityMs.p50} ms, max ${step.visibilityMs.max} ms; handovers ${step.handovers}; ${step.silent.length ? `not answering: ${step.silent.join(', ')}; ` : ''}partitions ${JSON.stringify(step.partitionsOwned)}`,
     `  CPU s/s: ${cpu}`,
     `  peak RSS MiB: ${rss}`,
+    ...(step.queryErrorLog ?? []).map((line) => `  query log: ${line.slice(0, 600)}`),
   ].join('\n');
 }
 

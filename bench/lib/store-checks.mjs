@@ -55,9 +55,20 @@ export async function queriedCount(query, key, fromHourSec, toHourSec) {
   return total;
 }
 
-/** queriedCount for each of `keys`, in order. */
+/**
+ * queriedCount for each of `keys`, in order; a key whose query failed is null, its error kept in
+ * `errors` (a query API failing under load is a finding, not a reason to stop the benchmark).
+ */
 export async function queriedCounts(query, keys, fromHourSec, toHourSec) {
   const counts = [];
-  for (const key of keys) counts.push(await queriedCount(query, key, fromHourSec, toHourSec));
-  return counts;
+  const errors = [];
+  for (const key of keys) {
+    try {
+      counts.push(await queriedCount(query, key, fromHourSec, toHourSec));
+    } catch (error) {
+      counts.push(null);
+      errors.push(error.message);
+    }
+  }
+  return { counts, errors };
 }
