@@ -25,7 +25,7 @@
 //   BENCH_DISTRIBUTED_SEED      seed of the sampled keys (default 1)
 //   NATS_PARTITIONS             bus partitions (default 8)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import dgram from 'node:dgram';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,16 +76,24 @@ function hoursOfStep(startMs) {
   return HOUR_MODE === 'closed' ? [CLOSED_HOUR_SEC, CLOSED_HOUR_SEC] : [hourOf(startMs), hourOf(Date.now())];
 }
 
-/** Milliseconds from sending one marker line to seeing it through the query API. */
-async function visibilityMs(gateway, query, marker) {
-  const socket = dgram.createSocket('udp4');
-  const now = Date.now();
-  const iso = new Date(now).toISOString();
-  await new Promise((resolve) => socket.send(`${marker}:1|ms`, gateway.statsdPort, '127.0.0.1', resolve));
-  socket.close();
+/**
+ * Sends one marker line over TCP: none is lost when the UDP socket overflows, so the gateways'
+ * line count less the markers sent is exactly the load's lines they received.
+ */
+function sendMarker(gateway, marker) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(gateway.statsdPort, '127.0.0.1', () => socket.end(`${marker}:1|ms\n`));
+    socket.on('close', resolve);
+    socket.on('error', reject);
+  });
+}
+
+/** Milliseconds from `sentMs` until the marker is seen through the query API. */
+async function visibleAfter(query, marker, sentMs) {
+  const iso = new Date(sentMs).toISOString();
   const url = `http://127.0.0.1:${query.httpPort}/${marker}/count/${iso.slice(0, 10)}/${iso.slice(11, 13)}`;
   await waitFor(async () => (await fetch(url)).status === 200, { what: marker, timeoutMs: 30_000, intervalMs: 20 });
-  return Date.now() - now;
+  return Date.now() - sentMs;
 }
 
 /** What the verdict compares before and after a step, from every role's /metrics and /proc. */
@@ -167,7 +175,11 @@ async function runAt(stack, rate, seconds) {
   // a marker every few seconds measures how long a sample takes to be queryable under load
   const visibility = [];
   while (Date.now() - loadStarted < seconds * 1000 - 3000) {
-    const ms = await visibilityMs(gateways[0], query, `bench.marker.${markers++}`).catch(() => Infinity);
+    const marker = `bench.marker.${markers}`;
+    const sentMs = Date.now();
+    await sendMarker(gateways[0], marker);
+    markers++;
+    const ms = await visibleAfter(query, marker, sentMs).catch(() => Infinity);
     visibility.push(ms);
     if (ms === Infinity) break; // not visible within 30 s: the pipeline is far behind
     await delay(2000);
@@ -272,12 +284,14 @@ function percentile(values, q) {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+const visible = (ms) => (ms === Infinity ? 'never (30 s)' : `${ms} ms`);
+
 function describe(label, step) {
   const cpu = Object.entries(step.cpuSecondsPerSecond).map(([name, v]) => `${name} ${v ?? '-'}`).join(', ');
   const rss = Object.entries(step.peakRssBytes).map(([name, v]) => `${name} ${mib(v)}`).join(', ');
   return [
     `${label} ${step.rate} lines/s for ${step.seconds} s: ${step.keptUp ? 'kept up' : `fell behind (${step.failures.join('; ')})`}`,
-    `  sent ${step.sentLines} (${step.sentLinesPerSecond}/s), received ${step.receivedLines}, stored ${step.storedLines}; caught up ${step.catchUpMs === undefined ? 'never' : `${step.catchUpMs} ms`} after the load; sampled keys exact ${step.sampledKeys.exact}/${step.sampledKeys.count}; visible after p50 ${step.visibilityMs.p50} ms, max ${step.visibilityMs.max} ms; handovers ${step.handovers}; ${step.silent.length ? `not answering: ${step.silent.join(', ')}; ` : ''}partitions ${JSON.stringify(step.partitionsOwned)}`,
+    `  sent ${step.sentLines} (${step.sentLinesPerSecond}/s), received ${step.receivedLines}, stored ${step.storedLines}; caught up ${step.catchUpMs === undefined ? 'never' : `${step.catchUpMs} ms`} after the load; sampled keys exact ${step.sampledKeys.exact}/${step.sampledKeys.count}; visible after p50 ${visible(step.visibilityMs.p50)}, max ${visible(step.visibilityMs.max)}; handovers ${step.handovers}; ${step.silent.length ? `not answering: ${step.silent.join(', ')}; ` : ''}partitions ${JSON.stringify(step.partitionsOwned)}`,
     `  CPU s/s: ${cpu}`,
     `  peak RSS MiB: ${rss}`,
     ...(step.queryErrorLog ?? []).map((line) => `  query log: ${line.slice(0, 600)}`),
