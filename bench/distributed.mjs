@@ -171,21 +171,29 @@ async function runAt(stack, rate, seconds) {
 
   const loadStarted = Date.now();
   const timestamp = HOUR_MODE === 'closed' ? CLOSED_HOUR_SEC + 1800 : undefined;
-  const loads = Promise.all(gateways.map((g) => sendLoad({ port: g.statsdPort, rate: rate / gateways.length, seconds, linesPerDatagram: LINES_PER_DATAGRAM, keys: KEYS, timestamp })));
-  // a marker every few seconds measures how long a sample takes to be queryable under load
+  let loadEnded;
+  const loads = Promise.all(gateways.map((g) => sendLoad({ port: g.statsdPort, rate: rate / gateways.length, seconds, linesPerDatagram: LINES_PER_DATAGRAM, keys: KEYS, timestamp }))).then((sent) => {
+    loadEnded = Date.now();
+    return sent;
+  });
+  // meanwhile, a marker every few seconds measures how long a sample takes to be queryable under load
   const visibility = [];
-  while (Date.now() - loadStarted < seconds * 1000 - 3000) {
-    const marker = `bench.marker.${markers}`;
-    const sentMs = Date.now();
-    await sendMarker(gateways[0], marker);
-    markers++;
-    const ms = await visibleAfter(query, marker, sentMs).catch(() => Infinity);
-    visibility.push(ms);
-    if (ms === Infinity) break; // not visible within 30 s: the pipeline is far behind
-    await delay(2000);
-  }
+  let markerInFlight = false; // sent but not yet counted in `markers`: the received count is off by one
+  const measuringVisibility = (async () => {
+    while (loadEnded === undefined && Date.now() - loadStarted < seconds * 1000 - 3000) {
+      const marker = `bench.marker.${markers}`;
+      const sentMs = Date.now();
+      markerInFlight = true;
+      await sendMarker(gateways[0], marker);
+      markers++;
+      markerInFlight = false;
+      const ms = await visibleAfter(query, marker, sentMs).catch(() => Infinity);
+      visibility.push(ms);
+      if (ms === Infinity) break; // not visible within 30 s: the pipeline is far behind
+      await delay(2000);
+    }
+  })();
   const sent = await loads;
-  const loadEnded = Date.now();
   const loadSeconds = (loadEnded - loadStarted) / 1000;
   const sentLines = sent.reduce((total, s) => total + s.lines, 0);
 
@@ -199,11 +207,12 @@ async function runAt(stack, rate, seconds) {
       const queued = gateways.some((g) => (udpSocketStats(g.statsdPort)?.queuedBytes ?? 0) > 0);
       received = await receivedSoFar();
       storedLines = (await stored()) - storedBefore;
-      return !queued && storedLines === received ? Date.now() : undefined;
+      return !queued && !markerInFlight && storedLines === received ? Date.now() : undefined;
     },
     { what: 'the store to catch up', timeoutMs: CATCH_UP_WATCH_MS, intervalMs: 200 },
   ).catch(() => undefined);
   const { cpuSeconds, peakRssBytes } = usage.end();
+  await measuringVisibility;
   const catchUpMs = caughtUpAt === undefined ? undefined : caughtUpAt - loadEnded;
 
   const delta = growth(stack, before, await snapshot(stack));
