@@ -10,6 +10,12 @@
 // end, with exact counts, through the query API, for a random sample of keys. The store is still
 // watched for up to 30 s to report the catch-up time of a step that missed the 5 s.
 //
+// CPU is counted from the load's start until the store caught up (or the 30 s ran out) and
+// divided by the load's seconds; the query role's share includes the benchmark's own polling
+// (visibility markers every 20 ms, sampled keys). Peak RSS is the kernel's high-water mark of each
+// process since the step began. The generator may send less than asked on a busy machine: the
+// rate actually sent is reported beside the rate asked.
+//
 // Environment:
 //   BENCH_DISTRIBUTED_KEYS      distinct keys (default 10; at most 100000)
 //   BENCH_DISTRIBUTED_WORKERS   rollup worker processes, identical settings (default 2)
@@ -246,6 +252,8 @@ async function runAt(stack, rate, seconds) {
     failures,
     sentLines,
     sentLinesPerSecond: Math.round(linesPerSecond),
+    // more than 10 % short of the rate asked: the generator did not get the CPU it needed
+    senderShortfall: linesPerSecond < rate * 0.9,
     receivedLines: received,
     storedLines,
     kernelDroppedDatagrams: delta.kernelDrops,
@@ -300,7 +308,7 @@ function describe(label, step) {
   const rss = Object.entries(step.peakRssBytes).map(([name, v]) => `${name} ${mib(v)}`).join(', ');
   return [
     `${label} ${step.rate} lines/s for ${step.seconds} s: ${step.keptUp ? 'kept up' : `fell behind (${step.failures.join('; ')})`}`,
-    `  sent ${step.sentLines} (${step.sentLinesPerSecond}/s), received ${step.receivedLines}, stored ${step.storedLines}; caught up ${step.catchUpMs === undefined ? 'never' : `${step.catchUpMs} ms`} after the load; sampled keys exact ${step.sampledKeys.exact}/${step.sampledKeys.count}; visible after p50 ${visible(step.visibilityMs.p50)}, max ${visible(step.visibilityMs.max)}; handovers ${step.handovers}; ${step.silent.length ? `not answering: ${step.silent.join(', ')}; ` : ''}partitions ${JSON.stringify(step.partitionsOwned)}`,
+    `  sent ${step.sentLines} (${step.sentLinesPerSecond}/s${step.senderShortfall ? ', short of the rate asked' : ''}), received ${step.receivedLines}, stored ${step.storedLines}; caught up ${step.catchUpMs === undefined ? 'never' : `${step.catchUpMs} ms`} after the load; sampled keys exact ${step.sampledKeys.exact}/${step.sampledKeys.count}; visible after p50 ${visible(step.visibilityMs.p50)}, max ${visible(step.visibilityMs.max)}; handovers ${step.handovers}; ${step.silent.length ? `not answering: ${step.silent.join(', ')}; ` : ''}partitions ${JSON.stringify(step.partitionsOwned)}`,
     `  CPU s/s: ${cpu}`,
     `  peak RSS MiB: ${rss}`,
     ...(step.queryErrorLog ?? []).map((line) => `  query log: ${line.slice(0, 600)}`),
