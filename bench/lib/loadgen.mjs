@@ -39,3 +39,16 @@ export async function sendLoad({ port, rate, seconds, lines, linesPerDatagram, k
   if (code !== 0 && !sendErrorsOnly) throw new Error(`loadgen failed (${signal ?? code}): ${child.outputTail.trim()}`);
   return JSON.parse(stdout);
 }
+
+/**
+ * Lines a run of `lines` lines gave key number `key` (`bench.k<key>`, 5 digits) of `keys`. The
+ * generator's pool holds a whole number of rounds of the keys and every run starts at its first
+ * line, so line i of a run goes to key i mod keys: each key gets floor(lines / keys) lines, and
+ * the first (lines mod keys) keys one more.
+ */
+export function linesOfKey(lines, keys, key) {
+  return Math.floor(lines / keys) + (key < lines % keys ? 1 : 0);
+}
+
+/** The generator's name for key number `key`. */
+export const keyName = (key) => `bench.k${String(key).padStart(5, '0')}`;

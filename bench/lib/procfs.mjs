@@ -3,7 +3,7 @@
 // and the queue and drop counters of its UDP socket (kernel drops are the loss a receiver
 // never sees).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 
@@ -59,4 +59,50 @@ export function udpReceiveBufferBytes(port) {
 
 export function readSysctl(name) {
   return Number(readFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, 'utf8'));
+}
+
+/**
+ * Restarts the kernel's peak-RSS record (VmHWM) of process `pid` (clear_refs 5, Linux 4.0+), so
+ * that memoryBytes(pid).peakRss afterwards is the peak since now: a maximum over a step without
+ * sampling. Resolves false where the kernel does not allow it (then peakRss is the lifetime peak).
+ */
+export function resetPeakRss(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * CPU time and peak RSS of named processes over a span: `const span = usageSpan({ gateway: pid,
+ * ... })`, then `span.end()` gives { cpuSeconds: { name: s }, peakRssBytes: { name: bytes } }.
+ * A process that exited during the span is reported as null (its figures died with it).
+ */
+export function usageSpan(pids) {
+  const alive = (read) => {
+    try {
+      return read();
+    } catch {
+      return null;
+    }
+  };
+  const cpuBefore = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    cpuBefore[name] = alive(() => cpuSeconds(pid));
+    resetPeakRss(pid);
+  }
+  return {
+    end() {
+      const cpu = {};
+      const peakRssBytes = {};
+      for (const [name, pid] of Object.entries(pids)) {
+        const now = alive(() => cpuSeconds(pid));
+        cpu[name] = now === null || cpuBefore[name] === null ? null : now - cpuBefore[name];
+        peakRssBytes[name] = alive(() => memoryBytes(pid).peakRss);
+      }
+      return { cpuSeconds: cpu, peakRssBytes };
+    },
+  };
 }

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { firstStdoutMatch, onStdoutLine, startChild, stopChild } from './children.mjs';
+import { sumMetrics } from './metrics-text.mjs';
 import { freePort, httpGet } from './net.mjs';
 import { udpSocketStats } from './procfs.mjs';
 import { waitFor } from './wait.mjs';
@@ -120,16 +121,6 @@ async function startStatsd({ recvBufferBytes }) {
       removeDir(dir);
     },
   };
-}
-
-/** Sums the samples of each metric in Prometheus text format, over all label sets. */
-function sumMetrics(text) {
-  const sums = new Map();
-  for (const line of text.split('\n')) {
-    const match = line.match(/^([a-zA-Z_:][\w:]*)(?:\{[^}]*\})?\s+(\S+)/);
-    if (match) sums.set(match[1], (sums.get(match[1]) ?? 0) + Number(match[2]));
-  }
-  return sums;
 }
 
 /**
