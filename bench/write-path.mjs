@@ -10,10 +10,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { killAllChildren, startChild, stopChild } from './lib/children.mjs';
-import { freePort } from './lib/net.mjs';
+import { killAllChildren, stopChild } from './lib/children.mjs';
+import { startInfluxd } from './lib/distributed-stack.mjs';
 import { cpuSeconds } from './lib/procfs.mjs';
-import { waitFor } from './lib/wait.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO_DIR = path.dirname(BENCH_DIR);
@@ -23,18 +22,6 @@ const VALUES = list('BENCH_WRITE_VALUES', '3,30');
 const FLUSHES = Number(process.env.BENCH_WRITE_FLUSHES ?? 10);
 const root = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-write-'));
 const load = (p) => import(path.join(REPO_DIR, 'dist', p));
-
-async function startInfluxd() {
-  const [httpPort, rpcPort] = [await freePort(), await freePort()];
-  const dir = path.join(root, 'influxd');
-  mkdirSync(dir, { recursive: true });
-  const config = `reporting-disabled = true\nbind-address = "127.0.0.1:${rpcPort}"\n[meta]\n  dir = "${dir}/meta"\n[data]\n  dir = "${dir}/data"\n  wal-dir = "${dir}/wal"\n  query-log-enabled = false\n  max-values-per-tag = 0\n[monitor]\n  store-enabled = false\n[http]\n  bind-address = "127.0.0.1:${httpPort}"\n  log-enabled = false\n[logging]\n  level = "warn"\n`;
-  writeFileSync(path.join(dir, 'influxdb.conf'), config);
-  const child = startChild('influxd', ['-config', path.join(dir, 'influxdb.conf')]);
-  const url = `http://127.0.0.1:${httpPort}`;
-  await waitFor(async () => (await fetch(`${url}/ping`).catch(() => undefined))?.status === 204, { what: 'influxd', abort: child.exited });
-  return { child, url };
-}
 
 /** Bytes and points POSTed to /write, by measurement, counted on the way out. */
 const sent = { bytes: 0, points: {} };
@@ -125,7 +112,7 @@ async function shape(influx, keys, valuesPerKey, run) {
 }
 
 async function main() {
-  const influx = await startInfluxd();
+  const influx = await startInfluxd(root);
   const results = [];
   let run = 0;
   for (const keys of KEYS) {

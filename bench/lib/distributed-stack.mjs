@@ -29,7 +29,7 @@ async function startNats(root) {
   return { child, url: `nats://127.0.0.1:${port}` };
 }
 
-async function startInfluxd(root) {
+export async function startInfluxd(root) {
   const [httpPort, rpcPort] = [await freePort(), await freePort()];
   const dir = path.join(root, 'influxd');
   mkdirSync(dir, { recursive: true });
