@@ -157,7 +157,8 @@ export class RollupDriver {
     try {
       const keys: string[] = [];
       for (const m of acks) if (m.idempotencyKey !== undefined) keys.push(m.idempotencyKey);
-      report = await rollup.flush(keys);
+      // a stopping driver leaves no statistics behind its rows (rollup.ts STATISTICS_INTERVAL_MS)
+      report = await rollup.flush(keys, { allStatistics: this.stopping });
     } catch (err) {
       this.toAck = acks.concat(this.toAck);
       events.flushed({ error: err as Error, ...counts() });

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXACT_SAMPLE_LIMIT, FAMILY_OF, ManualClock, STATS, computeStatistic, exactQuantile, rowsAreExact } from '../core/index.js';
 import { SqliteStore, openDatabase, type StatsRow } from '../store/index.js';
 import { batchOf as linesToBatch } from '../test-support/batches.js';
-import { Rollup } from './rollup.js';
+import { Rollup, STATISTICS_INTERVAL_MS } from './rollup.js';
 import { SeriesBudget } from './series-budget.js';
 
 const H21 = Date.UTC(2026, 10, 22, 21) / 1000;
@@ -84,6 +84,7 @@ describe('rollup_stats written at each flush', () => {
     const first = await rollup.flush();
     expect(first.stats).toBeGreaterThan(0);
     await rollup.apply(batchOf(lines.slice(150).join('\n')));
+    clock.advance(STATISTICS_INTERVAL_MS);
     const second = await rollup.flush();
     expect(second.statsStoreReads).toBe(0);
     expect(second.statsFailed).toBe(0);
@@ -108,6 +109,7 @@ describe('rollup_stats written at each flush', () => {
     const r = { s: 17 };
     const next = () => (r.s = (r.s * 1103515245 + 12345) % 2147483648) % 1000;
     for (let flush = 0; flush < 40; flush++) {
+      clock.advance(STATISTICS_INTERVAL_MS);
       const lines = Array.from({ length: 1 + (flush % 5) * 7 }, () => `walk:${next() / 4}|ms${flush === 25 ? '|@0.25' : ''}`);
       await rollup.apply(batchOf(lines.join('\n')));
       if (flush === 12) {
@@ -127,6 +129,27 @@ describe('rollup_stats written at each flush', () => {
     const stats = await checkAgainstQuery('walk');
     expect(merged(stats).exact).toBe(true);
     expect(merged(stats).count).toBeGreaterThan(500);
+  });
+
+  it(`written at a series-hour's first write, then at most every ${STATISTICS_INTERVAL_MS} ms (owed ones even without new data), all of them when asked`, async () => {
+    const rollup = newRollup();
+    await rollup.apply(batchOf('lat:1|ms\nlat:2|ms|#a:b'));
+    expect((await rollup.flush()).stats).toBe(3);
+    await rollup.apply(batchOf('lat:3|ms'));
+    clock.advance(STATISTICS_INTERVAL_MS - 1);
+    expect((await rollup.flush()).stats).toBe(0);
+    expect(merged(await store.stats('lat', H21)).count).toBe(2);
+    clock.advance(1);
+    // nothing new, but lat's untagged series-hour is owed its statistics (and so its name-hour)
+    expect((await rollup.flush()).stats).toBe(2);
+    expect(merged(await checkAgainstQuery('lat')).count).toBe(3);
+    // the tagged series-hour's were written 10 s ago: due at once
+    await rollup.apply(batchOf('lat:4|ms|#a:b'));
+    expect((await rollup.flush()).stats).toBe(2);
+    await rollup.apply(batchOf('lat:5|ms'));
+    expect((await rollup.flush()).stats).toBe(0);
+    expect((await rollup.flush([], { allStatistics: true })).stats).toBe(2);
+    expect(merged(await checkAgainstQuery('lat')).median).toBe(3);
   });
 
   it('after a restart the name-hour still merges every tag set, and exact values written before it', async () => {

@@ -23,6 +23,14 @@ const EVICT_AFTER_HOUR_END_SEC = 300;
  * MAX_SERIES_PER_HOUR closed series-hours held by this writer, least recently used first.
  */
 const EVICT_IDLE_MS = 60_000;
+/**
+ * A series-hour's statistics (rollup_stats, for Grafana) are written at its first write and then
+ * at most this often, not at every write: they were two of the four points each series cost
+ * InfluxDB per write, and most of the fields (bench/write-path.mjs). The query API uses a stats
+ * point only when its n matches the rows (query/app.ts), so a lagging point is never served;
+ * Grafana's panels lag the rows by at most this much. A stopping worker writes them all.
+ */
+export const STATISTICS_INTERVAL_MS = 10_000;
 
 export interface FlushReport {
   readonly rows: number;
@@ -52,6 +60,8 @@ export interface RollupOptions {
   readonly clock: Clock;
   /** MAX_SERIES_PER_HOUR: shared by every Rollup of the process (series-budget.ts). */
   readonly budget: SeriesBudget;
+  /** Default STATISTICS_INTERVAL_MS. */
+  readonly statisticsIntervalMs?: number;
 }
 
 /** New series of a batch the rollup refused (their values are not applied), for the caller to count and log. */
@@ -69,6 +79,8 @@ const stateKey = (s: SeriesKey) => `${s.type}\u0000${s.hourSec}\u0000${s.name}\u
 export class Rollup {
   private readonly states = new Map<string, SeriesState>();
   private dirty: SeriesState[] = [];
+  /** Series-hours written since their statistics were (STATISTICS_INTERVAL_MS). */
+  private readonly statsOwed = new Set<SeriesState>();
   private chain: Promise<unknown> = Promise.resolve();
   /** Values applied since start (sets: members), for /metrics. */
   valuesApplied = 0;
@@ -107,8 +119,8 @@ export class Rollup {
    * Writes every changed series-hour, then drops closed hours from memory. `idempotencyKeys`:
    * the HTTP ingest requests whose batches were applied since the last flush.
    */
-  flush(idempotencyKeys: readonly string[] = []): Promise<FlushReport> {
-    return this.serially(() => this.flushNow(idempotencyKeys));
+  flush(idempotencyKeys: readonly string[] = [], { allStatistics = false } = {}): Promise<FlushReport> {
+    return this.serially(() => this.flushNow(idempotencyKeys, allStatistics));
   }
 
   private serially<T>(task: () => Promise<T>): Promise<T> {
@@ -233,20 +245,23 @@ export class Rollup {
     return (await this.options.store.lastGauge(key.name, key.tags, key.hourSec)) ?? NaN;
   }
 
-  private async flushNow(keys: readonly string[]): Promise<FlushReport> {
+  private async flushNow(keys: readonly string[], allStatistics: boolean): Promise<FlushReport> {
     const started = performance.now();
-    const { store, writer, clock } = this.options;
+    const { store, writer, clock, statisticsIntervalMs = STATISTICS_INTERVAL_MS } = this.options;
     const nowMs = clock.nowMs();
     const states = this.dirty;
     const rows = states.map((s) => s.toRow(writer, nowMs));
     const chunks = states.map((s) => s.pendingChunk(writer));
     const seq = this.appliedSeq;
     const watermark = seq > this.writtenSeq ? { writer, seq, epoch: this.epoch } : undefined;
-    const statistics = await this.statistics.compute(states, rows, nowMs);
+    for (const s of states) this.statsOwed.add(s);
+    const due = [...this.statsOwed].filter((s) => allStatistics || nowMs - s.statsWrittenMs >= statisticsIntervalMs);
+    const rowOf = new Map(states.map((s, i) => [s, rows[i]]));
+    const statistics = await this.statistics.compute(due, due.map((s) => rowOf.get(s) ?? s.toRow(writer, nowMs)), nowMs);
     const writeStarted = performance.now();
     let rejected: RejectedRow[] = [];
     try {
-      if (rows.length > 0 || watermark !== undefined || keys.length > 0) await store.write(rows, present(chunks), watermark, keys, statistics.stats);
+      if (rows.length > 0 || watermark !== undefined || keys.length > 0 || statistics.stats.length > 0) await store.write(rows, present(chunks), watermark, keys, statistics.stats);
     } catch (err) {
       if (!(err instanceof StoreRejectedError)) throw err;
       rejected = await this.writeEachAlone(rows, chunks);
@@ -256,6 +271,12 @@ export class Rollup {
     this.writtenSeq = seq;
     for (const s of states) s.written();
     this.dirty = [];
+    if (rejected.length === 0) {
+      for (const s of due) {
+        s.statsWrittenMs = nowMs;
+        this.statsOwed.delete(s);
+      }
+    }
     for (const { row } of rejected) this.drop(stateKey(row));
     this.evict(nowMs);
     return {
@@ -291,6 +312,7 @@ export class Rollup {
     const state = this.states.get(key);
     if (state === undefined) return;
     this.states.delete(key);
+    this.statsOwed.delete(state);
     this.statistics.release(state);
   }
 
@@ -303,7 +325,7 @@ export class Rollup {
     const held = new Set<number>();
     const closed: [string, SeriesState][] = [];
     for (const [key, state] of this.states) {
-      if (state.hourSec < horizonSec && !state.dirty) {
+      if (state.hourSec < horizonSec && !state.dirty && !this.statsOwed.has(state)) {
         if (nowMs - state.touchedMs >= EVICT_IDLE_MS) {
           this.drop(key);
           continue;

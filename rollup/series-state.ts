@@ -33,6 +33,8 @@ export class SeriesState implements SeriesKey {
   dirty = false;
   /** When a batch last brought data for it (the rollup's clock): idle closed hours leave memory. */
   touchedMs = 0;
+  /** When its statistics were last written (rollup.ts STATISTICS_INTERVAL_MS); -Infinity: never. */
+  statsWrittenMs = -Infinity;
   /** Sets: every member seen this hour, while there are at most EXACT_SAMPLE_LIMIT of them. */
   members: Set<string> | null = null;
   /** Sets: the estimate that takes over past the limit (always fed, so it is ready then). */
