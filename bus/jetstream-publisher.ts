@@ -64,6 +64,10 @@ export class JetStreamPublisher implements BatchPublisher {
   private readonly replayKicker: NodeJS.Timeout;
   /** One line per 10 s while NATS does not answer, however often the replay tries. */
   private readonly replayLog: RateLimitedLog;
+  /** Debug: the replay's progress, at most once a second. */
+  private readonly progressLog: RateLimitedLog;
+  /** Batches added to the spool since start (debug: arrivals against the replay's rate). */
+  private spooledTotal = 0;
   private inFlight = 0;
   private batchSeq = 0;
   private replaying = false;
@@ -81,6 +85,7 @@ export class JetStreamPublisher implements BatchPublisher {
     // no replay was ever attempted after the restart, so it hung on an event (disconnect,
     // reconnect) the gateway did not get or act on. The replay no longer depends on them.
     this.replayLog = new RateLimitedLog(logger, options.nowMs);
+    this.progressLog = new RateLimitedLog(logger, options.nowMs, 1000);
     this.replayKicker = setInterval(() => {
       if (this.spool.count > 0) void this.replay();
     }, REPLAY_KICK_MS);
@@ -92,12 +97,14 @@ export class JetStreamPublisher implements BatchPublisher {
     this.js = js;
     this.lastJs = js;
     this.metrics.natsConnected.set(1);
+    this.logger.debug({ spooled: this.spool.count, replaying: this.replaying }, 'publisher: NATS connected');
     void this.replay();
   }
 
   disconnected(): void {
     this.js = undefined;
     this.metrics.natsConnected.set(0);
+    this.logger.debug({ spooled: this.spool.count, replaying: this.replaying, inFlight: this.inFlight }, 'publisher: NATS disconnected');
   }
 
   publish(series: readonly SeriesBatch[], _values: number, _endOfInterval: boolean): DropReason | undefined {
@@ -160,6 +167,7 @@ export class JetStreamPublisher implements BatchPublisher {
       throw new BusUnavailableError('spool_full', 'NATS does not answer and the spool is full');
     }
     this.metrics.batchesSpooled.inc();
+    this.spooledTotal++;
     this.updateSpoolGauges();
     if (this.js !== undefined) void this.replay();
   }
@@ -221,6 +229,7 @@ export class JetStreamPublisher implements BatchPublisher {
   private async toSpool({ subject, msgId, data, values }: Message): Promise<void> {
     if (await this.spool.add(subject, msgId, data)) {
       this.metrics.batchesSpooled.inc();
+      this.spooledTotal++;
     } else {
       countDrop(this.metrics, 'spool_full', values);
       this.logger.error({ spoolBytes: this.spool.bytes }, 'spool full: batch dropped');
@@ -233,28 +242,47 @@ export class JetStreamPublisher implements BatchPublisher {
   private async replay(): Promise<void> {
     if (this.replaying) return;
     this.replaying = true;
+    const started = performance.now();
+    const spooledAtStart = this.spooledTotal;
+    let replayed = 0;
+    let failed = 0;
+    let end = 'spool empty';
+    this.logger.debug({ spooled: this.spool.count, connected: this.js !== undefined }, 'replay: started');
     try {
       while (!this.closed && this.spool.count > 0) {
         // while disconnected too: a publish then fails or times out and is tried again, and the
         // first one after NATS answers drains the spool
         const js = this.js ?? this.lastJs;
-        if (js === undefined) return;
+        if (js === undefined) {
+          end = 'never connected';
+          return;
+        }
         const next = await this.spool.oldest();
         if (next === undefined) return;
+        const attempt = performance.now();
         try {
           const ack = await this.publishBounded(js, next.subject, next.data, next.msgId);
           if (ack.duplicate) this.metrics.batchesDuplicate.inc();
           await this.spool.remove(next.file);
+          replayed++;
           this.metrics.batchesReplayed.inc();
           this.metrics.batchesPublished.inc();
           this.updateSpoolGauges();
+          this.progressLog.debug('replay-progress', { replayed, spooledSince: this.spooledTotal - spooledAtStart, spooled: this.spool.count, lastMs: Math.round(performance.now() - attempt), connected: this.js !== undefined }, 'replay: progress');
         } catch (err) {
+          failed++;
+          this.progressLog.debug('replay-failure', { err: (err as Error).message, failed, afterMs: Math.round(performance.now() - attempt), spooled: this.spool.count, connected: this.js !== undefined }, 'replay: attempt failed');
           this.replayLog.warn('replay', { err: (err as Error).message, spooled: this.spool.count }, 'replay not acknowledged; retrying');
           await new Promise((r) => setTimeout(r, REPLAY_RETRY_MS));
         }
       }
+      if (this.closed) end = 'closed';
+    } catch (err) {
+      end = `error: ${(err as Error).message}`;
+      throw err;
     } finally {
       this.replaying = false;
+      this.logger.debug({ end, replayed, failed, spooledSince: this.spooledTotal - spooledAtStart, spooled: this.spool.count, ms: Math.round(performance.now() - started) }, 'replay: ended');
     }
   }
 
