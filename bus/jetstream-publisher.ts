@@ -56,6 +56,21 @@ const REPLAY_KICK_MS = 1000;
 /** Wait between replay attempts while NATS does not answer. */
 const REPLAY_RETRY_MS = 500;
 
+/**
+ * Spooled batches the replay publishes at once (and their bytes: the first is always taken). One
+ * at a time, a replay on a loaded machine (a publish taking 50 to 600 ms) did not outpace the
+ * batches that kept arriving behind it, so the spool never drained; JetStream stores the
+ * publishes of one connection in the order they were sent.
+ */
+const REPLAY_WINDOW = 32;
+const REPLAY_WINDOW_BYTES = 8 * 1024 * 1024;
+
+/** Raised into a replay's publishes when the link changed under them: their acks cannot come. */
+class LinkChangedError extends Error {
+  override readonly name = 'LinkChangedError';
+  readonly code = 'HG_ERR_NATS_LINK_CHANGED';
+}
+
 export class JetStreamPublisher implements BatchPublisher {
   private js: JetStreamClient | undefined;
   /** The client once connected: the spool replay keeps trying through it while the link is down. */
@@ -73,6 +88,9 @@ export class JetStreamPublisher implements BatchPublisher {
   private replaying = false;
   private closed = false;
   private readonly settled = new Set<Promise<unknown>>();
+  /** Rejects when NATS disconnects or reconnects; replaced each time. */
+  private linkChange!: Promise<never>;
+  private changeLink!: (reason: LinkChangedError) => void;
 
   constructor(
     private readonly options: JetStreamPublisherOptions,
@@ -81,6 +99,7 @@ export class JetStreamPublisher implements BatchPublisher {
     private readonly logger: Logger,
   ) {
     this.updateSpoolGauges();
+    this.newLink();
     // A CI run showed a spool that never drained after nats-server was SIGKILLed and restarted:
     // no replay was ever attempted after the restart, so it hung on an event (disconnect,
     // reconnect) the gateway did not get or act on. The replay no longer depends on them.
@@ -97,6 +116,7 @@ export class JetStreamPublisher implements BatchPublisher {
     this.js = js;
     this.lastJs = js;
     this.metrics.natsConnected.set(1);
+    this.newLink('NATS reconnected');
     this.logger.debug({ spooled: this.spool.count, replaying: this.replaying }, 'publisher: NATS connected');
     void this.replay();
   }
@@ -104,7 +124,22 @@ export class JetStreamPublisher implements BatchPublisher {
   disconnected(): void {
     this.js = undefined;
     this.metrics.natsConnected.set(0);
+    this.newLink('NATS disconnected');
     this.logger.debug({ spooled: this.spool.count, replaying: this.replaying, inFlight: this.inFlight }, 'publisher: NATS disconnected');
+  }
+
+  /**
+   * Publishes in flight on the old link are given up: nats.js drops what it buffered while
+   * disconnected when it dials again, and an ack due on a dead socket never comes. Waiting for
+   * their timeouts (5 s) held the replay while the spool grew behind it; the replay sends them
+   * again at once instead, and a direct publish goes to the spool (same ids: JetStream drops any
+   * it did store).
+   */
+  private newLink(reason?: string): void {
+    if (reason !== undefined) this.changeLink(new LinkChangedError(reason));
+    this.linkChange = new Promise<never>((_resolve, reject) => (this.changeLink = reject));
+    // nobody may be waiting on it
+    this.linkChange.catch(() => undefined);
   }
 
   publish(series: readonly SeriesBatch[], _values: number, _endOfInterval: boolean): DropReason | undefined {
@@ -182,10 +217,13 @@ export class JetStreamPublisher implements BatchPublisher {
     return direct || this.spool.freeBytes >= SPOOL_HEADROOM_BYTES;
   }
 
-  /** One publish, settled within its timeout whatever happens to the connection (withDeadline). */
+  /**
+   * One publish, settled within its timeout whatever happens to the connection (withDeadline), and
+   * failed at once (LinkChangedError) when NATS disconnects or reconnects before its ack.
+   */
   private publishBounded(js: JetStreamClient, subject: string, data: Uint8Array, msgId: string) {
     const { publishTimeoutMs } = this.options;
-    return withDeadline(js.publish(subject, data, { msgID: msgId, timeout: publishTimeoutMs }), publishTimeoutMs + DEADLINE_SLACK_MS);
+    return Promise.race([withDeadline(js.publish(subject, data, { msgID: msgId, timeout: publishTimeoutMs }), publishTimeoutMs + DEADLINE_SLACK_MS), this.linkChange]);
   }
 
   /** Waits for publishes in flight and spool writes, then stops replaying. */
@@ -238,7 +276,12 @@ export class JetStreamPublisher implements BatchPublisher {
     if (this.js !== undefined) void this.replay();
   }
 
-  /** Publishes spooled batches oldest first, one at a time, until the spool is empty. */
+  /**
+   * Publishes spooled batches oldest first until the spool is empty: up to REPLAY_WINDOW at once
+   * while connected, one while not (nats.js would drop them at its next dial anyway). A window's
+   * acknowledged head leaves the spool; from the first batch not acknowledged it starts again,
+   * with the same ids.
+   */
   private async replay(): Promise<void> {
     if (this.replaying) return;
     this.replaying = true;
@@ -257,29 +300,42 @@ export class JetStreamPublisher implements BatchPublisher {
           end = 'never connected';
           return;
         }
-        const next = await this.spool.oldest();
-        if (next === undefined) return;
         const attempt = performance.now();
+        const window = this.js === undefined ? 1 : REPLAY_WINDOW;
+        let acked = 0;
         try {
-          const ack = await this.publishBounded(js, next.subject, next.data, next.msgId);
-          if (ack.duplicate) this.metrics.batchesDuplicate.inc();
-          await this.spool.remove(next.file);
-          replayed++;
-          this.metrics.batchesReplayed.inc();
-          this.metrics.batchesPublished.inc();
+          const batches = await this.spool.oldestBatches(window, REPLAY_WINDOW_BYTES);
+          // all sent before any ack is awaited, in spool order
+          const acks = batches.map((b) => this.publishBounded(js, b.subject, b.data, b.msgId));
+          for (const ack of acks) ack.catch(() => undefined);
+          let error: unknown;
+          for (const [i, ack] of acks.entries()) {
+            try {
+              if ((await ack).duplicate) this.metrics.batchesDuplicate.inc();
+            } catch (err) {
+              error = err;
+              break;
+            }
+            await this.spool.remove(batches[i].file);
+            acked++;
+            this.metrics.batchesReplayed.inc();
+            this.metrics.batchesPublished.inc();
+          }
+          replayed += acked;
           this.updateSpoolGauges();
-          this.progressLog.debug('replay-progress', { replayed, spooledSince: this.spooledTotal - spooledAtStart, spooled: this.spool.count, lastMs: Math.round(performance.now() - attempt), connected: this.js !== undefined }, 'replay: progress');
+          if (error !== undefined) throw error;
+          this.progressLog.debug('replay-progress', { replayed, spooledSince: this.spooledTotal - spooledAtStart, spooled: this.spool.count, window: batches.length, windowMs: Math.round(performance.now() - attempt), connected: this.js !== undefined }, 'replay: progress');
         } catch (err) {
           failed++;
-          this.progressLog.debug('replay-failure', { err: (err as Error).message, failed, afterMs: Math.round(performance.now() - attempt), spooled: this.spool.count, connected: this.js !== undefined }, 'replay: attempt failed');
-          this.replayLog.warn('replay', { err: (err as Error).message, spooled: this.spool.count }, 'replay not acknowledged; retrying');
+          const message = (err as Error).message;
+          this.progressLog.debug('replay-failure', { err: message, failed, acked, afterMs: Math.round(performance.now() - attempt), spooled: this.spool.count, connected: this.js !== undefined }, 'replay: attempt failed');
+          // a reconnect: at once, through the new link
+          if (err instanceof LinkChangedError && this.js !== undefined) continue;
+          this.replayLog.warn('replay', { err: message, spooled: this.spool.count }, 'replay not acknowledged; retrying');
           await new Promise((r) => setTimeout(r, REPLAY_RETRY_MS));
         }
       }
       if (this.closed) end = 'closed';
-    } catch (err) {
-      end = `error: ${(err as Error).message}`;
-      throw err;
     } finally {
       this.replaying = false;
       this.logger.debug({ end, replayed, failed, spooledSince: this.spooledTotal - spooledAtStart, spooled: this.spool.count, ms: Math.round(performance.now() - started) }, 'replay: ended');
