@@ -5,7 +5,7 @@
  * NATS is unreachable, slow or refusing, batches go to the spool and are replayed in order, with
  * their original ids, once it answers again.
  */
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import { RateLimitedLog, type Logger } from '../core/index.js';
 import { encodeBatch, type SeriesBatch } from './batch-codec.js';
 import { BusUnavailableError, type BatchPublisher } from './contract.js';
@@ -88,9 +88,12 @@ export class JetStreamPublisher implements BatchPublisher {
   private replaying = false;
   private closed = false;
   private readonly settled = new Set<Promise<unknown>>();
-  /** Rejects when NATS disconnects or reconnects; replaced each time. */
-  private linkChange!: Promise<never>;
-  private changeLink!: (reason: LinkChangedError) => void;
+  /**
+   * Fails the publishes awaiting acks when NATS disconnects or reconnects: one entry per publish
+   * in flight (not reactions on one long-lived promise, which would pile up for as long as the
+   * link lasts).
+   */
+  private readonly onLinkChange = new Set<(err: LinkChangedError) => void>();
 
   constructor(
     private readonly options: JetStreamPublisherOptions,
@@ -99,7 +102,6 @@ export class JetStreamPublisher implements BatchPublisher {
     private readonly logger: Logger,
   ) {
     this.updateSpoolGauges();
-    this.newLink();
     // A CI run showed a spool that never drained after nats-server was SIGKILLed and restarted:
     // no replay was ever attempted after the restart, so it hung on an event (disconnect,
     // reconnect) the gateway did not get or act on. The replay no longer depends on them.
@@ -116,7 +118,7 @@ export class JetStreamPublisher implements BatchPublisher {
     this.js = js;
     this.lastJs = js;
     this.metrics.natsConnected.set(1);
-    this.newLink('NATS reconnected');
+    this.linkChanged('NATS reconnected');
     this.logger.debug({ spooled: this.spool.count, replaying: this.replaying }, 'publisher: NATS connected');
     void this.replay();
   }
@@ -124,7 +126,7 @@ export class JetStreamPublisher implements BatchPublisher {
   disconnected(): void {
     this.js = undefined;
     this.metrics.natsConnected.set(0);
-    this.newLink('NATS disconnected');
+    this.linkChanged('NATS disconnected');
     this.logger.debug({ spooled: this.spool.count, replaying: this.replaying, inFlight: this.inFlight }, 'publisher: NATS disconnected');
   }
 
@@ -135,11 +137,10 @@ export class JetStreamPublisher implements BatchPublisher {
    * again at once instead, and a direct publish goes to the spool (same ids: JetStream drops any
    * it did store).
    */
-  private newLink(reason?: string): void {
-    if (reason !== undefined) this.changeLink(new LinkChangedError(reason));
-    this.linkChange = new Promise<never>((_resolve, reject) => (this.changeLink = reject));
-    // nobody may be waiting on it
-    this.linkChange.catch(() => undefined);
+  private linkChanged(reason: string): void {
+    const err = new LinkChangedError(reason);
+    for (const fail of this.onLinkChange) fail(err);
+    this.onLinkChange.clear();
   }
 
   publish(series: readonly SeriesBatch[], _values: number, _endOfInterval: boolean): DropReason | undefined {
@@ -221,9 +222,14 @@ export class JetStreamPublisher implements BatchPublisher {
    * One publish, settled within its timeout whatever happens to the connection (withDeadline), and
    * failed at once (LinkChangedError) when NATS disconnects or reconnects before its ack.
    */
-  private publishBounded(js: JetStreamClient, subject: string, data: Uint8Array, msgId: string) {
+  private publishBounded(js: JetStreamClient, subject: string, data: Uint8Array, msgId: string): Promise<PubAck> {
     const { publishTimeoutMs } = this.options;
-    return Promise.race([withDeadline(js.publish(subject, data, { msgID: msgId, timeout: publishTimeoutMs }), publishTimeoutMs + DEADLINE_SLACK_MS), this.linkChange]);
+    return new Promise<PubAck>((resolve, reject) => {
+      this.onLinkChange.add(reject);
+      withDeadline(js.publish(subject, data, { msgID: msgId, timeout: publishTimeoutMs }), publishTimeoutMs + DEADLINE_SLACK_MS)
+        .then(resolve, reject)
+        .finally(() => this.onLinkChange.delete(reject));
+    });
   }
 
   /** Waits for publishes in flight and spool writes, then stops replaying. */
