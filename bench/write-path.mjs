@@ -5,7 +5,8 @@
 // rollup's CPU (applying, computing statistics, encoding and sending) and influxd's CPU.
 //
 // Environment: BENCH_WRITE_KEYS (comma-separated, default 10,10000,100000), BENCH_WRITE_VALUES
-// (values per key per flush, default 3,30), BENCH_WRITE_FLUSHES (default 10).
+// (values per key per flush, default 3,30), BENCH_WRITE_FLUSHES (default 20: one flush a second,
+// so the statistics, written at most every 10 s per series, are in two of them).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,7 +20,7 @@ const REPO_DIR = path.dirname(BENCH_DIR);
 const list = (name, fallback) => (process.env[name] ?? fallback).split(',').map(Number);
 const KEYS = list('BENCH_WRITE_KEYS', '10,10000,100000');
 const VALUES = list('BENCH_WRITE_VALUES', '3,30');
-const FLUSHES = Number(process.env.BENCH_WRITE_FLUSHES ?? 10);
+const FLUSHES = Number(process.env.BENCH_WRITE_FLUSHES ?? 20);
 const root = mkdtempSync(path.join(tmpdir(), 'hourglass-bench-write-'));
 const load = (p) => import(path.join(REPO_DIR, 'dist', p));
 

@@ -5,7 +5,7 @@
  * NATS is unreachable, slow or refusing, batches go to the spool and are replayed in order, with
  * their original ids, once it answers again.
  */
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import { RateLimitedLog, type Logger } from '../core/index.js';
 import { encodeBatch, type SeriesBatch } from './batch-codec.js';
@@ -62,6 +62,21 @@ const REPLAY_KICK_MS = 1000;
 /** Wait between replay attempts while NATS does not answer. */
 const REPLAY_RETRY_MS = 500;
 
+/**
+ * Spooled batches the replay publishes at once (and their bytes: the first is always taken). One
+ * at a time, a replay on a loaded machine (a publish taking 50 to 600 ms) did not outpace the
+ * batches that kept arriving behind it, so the spool never drained; JetStream stores the
+ * publishes of one connection in the order they were sent.
+ */
+const REPLAY_WINDOW = 32;
+const REPLAY_WINDOW_BYTES = 8 * 1024 * 1024;
+
+/** Raised into a replay's publishes when the link changed under them: their acks cannot come. */
+class LinkChangedError extends Error {
+  override readonly name = 'LinkChangedError';
+  readonly code = 'HG_ERR_NATS_LINK_CHANGED';
+}
+
 export class JetStreamPublisher implements BatchPublisher {
   private js: JetStreamClient | undefined;
   /** The client once connected: the spool replay keeps trying through it while the link is down. */
@@ -70,12 +85,22 @@ export class JetStreamPublisher implements BatchPublisher {
   private readonly replayKicker: NodeJS.Timeout;
   /** One line per 10 s while NATS does not answer, however often the replay tries. */
   private readonly replayLog: RateLimitedLog;
+  /** Debug: the replay's progress, at most once a second. */
+  private readonly progressLog: RateLimitedLog;
+  /** Batches added to the spool since start (debug: arrivals against the replay's rate). */
+  private spooledTotal = 0;
   private inFlight = 0;
   private batchSeq = 0;
   private replaying = false;
   private closed = false;
   private readonly settled = new Set<Promise<unknown>>();
   private readonly continuity: PublisherContinuity;
+  /**
+   * Fails the publishes awaiting acks when NATS disconnects or reconnects: one entry per publish
+   * in flight (not reactions on one long-lived promise, which would pile up for as long as the
+   * link lasts).
+   */
+  private readonly onLinkChange = new Set<(err: LinkChangedError) => void>();
 
   constructor(
     private readonly options: JetStreamPublisherOptions,
@@ -89,6 +114,7 @@ export class JetStreamPublisher implements BatchPublisher {
     // no replay was ever attempted after the restart, so it hung on an event (disconnect,
     // reconnect) the gateway did not get or act on. The replay no longer depends on them.
     this.replayLog = new RateLimitedLog(logger, options.nowMs);
+    this.progressLog = new RateLimitedLog(logger, options.nowMs, 1000);
     this.replayKicker = setInterval(() => {
       if (this.spool.count > 0) void this.replay();
     }, REPLAY_KICK_MS);
@@ -100,12 +126,29 @@ export class JetStreamPublisher implements BatchPublisher {
     this.js = js;
     this.lastJs = js;
     this.metrics.natsConnected.set(1);
+    this.linkChanged('NATS reconnected');
+    this.logger.debug({ spooled: this.spool.count, replaying: this.replaying }, 'publisher: NATS connected');
     void this.replay();
   }
 
   disconnected(): void {
     this.js = undefined;
     this.metrics.natsConnected.set(0);
+    this.linkChanged('NATS disconnected');
+    this.logger.debug({ spooled: this.spool.count, replaying: this.replaying, inFlight: this.inFlight }, 'publisher: NATS disconnected');
+  }
+
+  /**
+   * Publishes in flight on the old link are given up: nats.js drops what it buffered while
+   * disconnected when it dials again, and an ack due on a dead socket never comes. Waiting for
+   * their timeouts (5 s) held the replay while the spool grew behind it; the replay sends them
+   * again at once instead, and a direct publish goes to the spool (same ids: JetStream drops any
+   * it did store).
+   */
+  private linkChanged(reason: string): void {
+    const err = new LinkChangedError(reason);
+    for (const fail of this.onLinkChange) fail(err);
+    this.onLinkChange.clear();
   }
 
   publish(series: readonly SeriesBatch[], _values: number, _endOfInterval: boolean): DropReason | undefined {
@@ -170,6 +213,7 @@ export class JetStreamPublisher implements BatchPublisher {
       throw new BusUnavailableError('spool_full', 'NATS does not answer and the spool is full');
     }
     this.metrics.batchesSpooled.inc();
+    this.spooledTotal++;
     this.updateSpoolGauges();
     if (this.js !== undefined) void this.replay();
   }
@@ -184,15 +228,24 @@ export class JetStreamPublisher implements BatchPublisher {
     return direct || this.spool.freeBytes >= SPOOL_HEADROOM_BYTES;
   }
 
-  /** One publish, settled within its timeout whatever happens to the connection (withDeadline). */
-  private publishBounded(js: JetStreamClient, subject: string, data: Uint8Array, msgId: string, stamp: Stamp | string | undefined) {
+  /**
+   * One publish, with its continuity stamp, settled within its timeout whatever happens to the
+   * connection (withDeadline), and failed at once (LinkChangedError) when NATS disconnects or
+   * reconnects before its ack.
+   */
+  private publishBounded(js: JetStreamClient, subject: string, data: Uint8Array, msgId: string, stamp: Stamp | string | undefined): Promise<PubAck> {
     const { publishTimeoutMs } = this.options;
     let h: ReturnType<typeof headers> | undefined;
     if (stamp !== undefined) {
       h = headers();
       h.set(CONTINUITY_HEADER, typeof stamp === 'string' ? stamp : formatStamp(stamp));
     }
-    return withDeadline(js.publish(subject, data, { msgID: msgId, timeout: publishTimeoutMs, headers: h }), publishTimeoutMs + DEADLINE_SLACK_MS);
+    return new Promise<PubAck>((resolve, reject) => {
+      this.onLinkChange.add(reject);
+      withDeadline(js.publish(subject, data, { msgID: msgId, timeout: publishTimeoutMs, headers: h }), publishTimeoutMs + DEADLINE_SLACK_MS)
+        .then(resolve, reject)
+        .finally(() => this.onLinkChange.delete(reject));
+    });
   }
 
   /** Waits for publishes in flight and spool writes, then stops replaying. */
@@ -237,6 +290,7 @@ export class JetStreamPublisher implements BatchPublisher {
   private async toSpool({ subject, msgId, data, values, partition, stamp }: Message): Promise<void> {
     if (await this.spool.add(subject, msgId, data, formatStamp(stamp))) {
       this.metrics.batchesSpooled.inc();
+      this.spooledTotal++;
     } else {
       countDrop(this.metrics, 'spool_full', values);
       this.continuity.settled(stamp, partition, 'not_stored');
@@ -246,36 +300,75 @@ export class JetStreamPublisher implements BatchPublisher {
     if (this.js !== undefined) void this.replay();
   }
 
-  /** Publishes spooled batches oldest first, one at a time, until the spool is empty. */
+  /**
+   * Publishes spooled batches oldest first until the spool is empty: up to REPLAY_WINDOW at once
+   * while connected, one while not (nats.js would drop them at its next dial anyway). A window's
+   * acknowledged head leaves the spool; from the first batch not acknowledged it starts again,
+   * with the same ids.
+   */
   private async replay(): Promise<void> {
     if (this.replaying) return;
     this.replaying = true;
+    const started = performance.now();
+    const spooledAtStart = this.spooledTotal;
+    let replayed = 0;
+    let failed = 0;
+    let end = 'spool empty';
+    this.logger.debug({ spooled: this.spool.count, connected: this.js !== undefined }, 'replay: started');
     try {
       while (!this.closed && this.spool.count > 0) {
         // while disconnected too: a publish then fails or times out and is tried again, and the
         // first one after NATS answers drains the spool
         const js = this.js ?? this.lastJs;
-        if (js === undefined) return;
-        const next = await this.spool.oldest();
-        if (next === undefined) return;
+        if (js === undefined) {
+          end = 'never connected';
+          return;
+        }
+        const attempt = performance.now();
+        const window = this.js === undefined ? 1 : REPLAY_WINDOW;
+        let acked = 0;
         try {
-          const ack = await this.publishBounded(js, next.subject, next.data, next.msgId, next.stamp);
-          if (ack.duplicate) this.metrics.batchesDuplicate.inc();
-          // a stamp of this run moves its floor; one of an earlier run (spooled before a restart) is passed on as it was
-          const stamp = parseStamp(next.stamp);
-          const partition = partitionOfSubject(this.options.stream, next.subject);
-          if (stamp !== undefined && partition !== undefined) this.continuity.settled(stamp, partition, ack.duplicate ? 'duplicate' : 'stored');
-          await this.spool.remove(next.file);
-          this.metrics.batchesReplayed.inc();
-          this.metrics.batchesPublished.inc();
+          const batches = await this.spool.oldestBatches(window, REPLAY_WINDOW_BYTES);
+          // all sent before any ack is awaited, in spool order
+          const acks = batches.map((b) => this.publishBounded(js, b.subject, b.data, b.msgId, b.stamp));
+          for (const ack of acks) ack.catch(() => undefined);
+          let error: unknown;
+          for (const [i, ack] of acks.entries()) {
+            let duplicate: boolean;
+            try {
+              duplicate = (await ack).duplicate;
+            } catch (err) {
+              error = err;
+              break;
+            }
+            if (duplicate) this.metrics.batchesDuplicate.inc();
+            // a stamp of this run moves its floor; one of an earlier run (spooled before a restart) is passed on as it was
+            const stamp = parseStamp(batches[i].stamp);
+            const partition = partitionOfSubject(this.options.stream, batches[i].subject);
+            if (stamp !== undefined && partition !== undefined) this.continuity.settled(stamp, partition, duplicate ? 'duplicate' : 'stored');
+            await this.spool.remove(batches[i].file);
+            acked++;
+            this.metrics.batchesReplayed.inc();
+            this.metrics.batchesPublished.inc();
+          }
+          replayed += acked;
           this.updateSpoolGauges();
+          if (error !== undefined) throw error;
+          this.progressLog.debug('replay-progress', { replayed, spooledSince: this.spooledTotal - spooledAtStart, spooled: this.spool.count, window: batches.length, windowMs: Math.round(performance.now() - attempt), connected: this.js !== undefined }, 'replay: progress');
         } catch (err) {
-          this.replayLog.warn('replay', { err: (err as Error).message, spooled: this.spool.count }, 'replay not acknowledged; retrying');
+          failed++;
+          const message = (err as Error).message;
+          this.progressLog.debug('replay-failure', { err: message, failed, acked, afterMs: Math.round(performance.now() - attempt), spooled: this.spool.count, connected: this.js !== undefined }, 'replay: attempt failed');
+          // a reconnect: at once, through the new link
+          if (err instanceof LinkChangedError && this.js !== undefined) continue;
+          this.replayLog.warn('replay', { err: message, spooled: this.spool.count }, 'replay not acknowledged; retrying');
           await new Promise((r) => setTimeout(r, REPLAY_RETRY_MS));
         }
       }
+      if (this.closed) end = 'closed';
     } finally {
       this.replaying = false;
+      this.logger.debug({ end, replayed, failed, spooledSince: this.spooledTotal - spooledAtStart, spooled: this.spool.count, ms: Math.round(performance.now() - started) }, 'replay: ended');
     }
   }
 

@@ -55,4 +55,17 @@ describe('Spool', () => {
     await spool.add('s', 'a', bytes(1));
     await expect(spool.remove('0000000000000042.batch')).rejects.toThrow(/not the oldest/);
   });
+
+  it('hands out the oldest batches in order, bounded in count and bytes (the first always)', async () => {
+    const spool = new Spool(dir, 1 << 20);
+    // each file: 4 header bytes + 1 subject byte + 1 id byte + 100 payload bytes = 106
+    for (const id of ['a', 'b', 'c', 'd']) await spool.add('s', id, new Uint8Array(100));
+    expect((await spool.oldestBatches(3, 1 << 20)).map((b) => b.msgId)).toEqual(['a', 'b', 'c']);
+    expect((await spool.oldestBatches(10, 2 * 106)).map((b) => b.msgId)).toEqual(['a', 'b']);
+    expect((await spool.oldestBatches(10, 10)).map((b) => b.msgId)).toEqual(['a']);
+    expect(spool.count).toBe(4);
+    for (const b of await spool.oldestBatches(2, 1 << 20)) await spool.remove(b.file);
+    expect((await spool.oldestBatches(10, 1 << 20)).map((b) => b.msgId)).toEqual(['c', 'd']);
+    expect(await new Spool(path.join(dir, 'empty'), 1 << 20).oldestBatches(10, 1 << 20)).toEqual([]);
+  });
 });

@@ -20,9 +20,16 @@ export interface SpooledBatch {
   readonly stamp: string | undefined;
 }
 
+/** A batch's file; `written` settles when it is on disk. */
+interface SpoolFile {
+  readonly name: string;
+  readonly bytes: number;
+  readonly written: Promise<void>;
+}
+
 export class Spool {
-  /** In arrival order; `written` settles when the file is on disk. */
-  private readonly files: { name: string; bytes: number; written: Promise<void> }[] = [];
+  /** In arrival order. */
+  private readonly files: SpoolFile[] = [];
   private next = 0;
   bytes = 0;
 
@@ -72,16 +79,33 @@ export class Spool {
 
   /** The oldest batch, or undefined when the spool is empty. */
   async oldest(): Promise<SpooledBatch | undefined> {
-    const first = this.files[0];
-    if (first === undefined) return undefined;
-    await first.written;
-    const buf = await fs.promises.readFile(path.join(this.dir, first.name));
+    return (await this.oldestBatches(1, 0))[0];
+  }
+
+  /**
+   * The oldest batches in arrival order: at most `maxCount`, and no more than `maxBytes` once
+   * one is taken (the first always is, whatever its size). Empty when the spool is.
+   */
+  async oldestBatches(maxCount: number, maxBytes: number): Promise<SpooledBatch[]> {
+    const taken: SpoolFile[] = [];
+    let bytes = 0;
+    for (const file of this.files) {
+      if (taken.length >= maxCount || (taken.length > 0 && bytes + file.bytes > maxBytes)) break;
+      taken.push(file);
+      bytes += file.bytes;
+    }
+    return Promise.all(taken.map((file) => this.read(file)));
+  }
+
+  private async read(file: SpoolFile): Promise<SpooledBatch> {
+    await file.written;
+    const buf = await fs.promises.readFile(path.join(this.dir, file.name));
     const subjectLength = buf.readUInt16LE(0);
     const idLength = buf.readUInt16LE(2 + subjectLength);
     const id = buf.toString('utf8', 4 + subjectLength, 4 + subjectLength + idLength);
     const newline = id.indexOf('\n');
     return {
-      file: first.name,
+      file: file.name,
       subject: buf.toString('utf8', 2, 2 + subjectLength),
       msgId: newline < 0 ? id : id.slice(0, newline),
       data: buf.subarray(4 + subjectLength + idLength),

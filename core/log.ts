@@ -21,6 +21,15 @@ export class RateLimitedLog {
   ) {}
 
   warn(kind: string, fields: Record<string, unknown>, message: string): void {
+    this.emit('warn', kind, fields, message);
+  }
+
+  /** The same for progress lines of a loop that may run many times a second. */
+  debug(kind: string, fields: Record<string, unknown>, message: string): void {
+    if (this.logger.isLevelEnabled('debug')) this.emit('debug', kind, fields, message);
+  }
+
+  private emit(level: 'warn' | 'debug', kind: string, fields: Record<string, unknown>, message: string): void {
     const now = this.nowMs();
     const last = this.lastMs.get(kind);
     if (last !== undefined && now - last < this.intervalMs) {
@@ -30,6 +39,6 @@ export class RateLimitedLog {
     this.lastMs.set(kind, now);
     const held = this.suppressed.get(kind) ?? 0;
     this.suppressed.set(kind, 0);
-    this.logger.warn({ kind, ...fields, ...(held > 0 ? { suppressed: held } : {}) }, message);
+    this.logger[level]({ kind, ...fields, ...(held > 0 ? { suppressed: held } : {}) }, message);
   }
 }

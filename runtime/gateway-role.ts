@@ -65,9 +65,12 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
     publisher.connected(js);
     log.info({ nats: nats.url, stream: nats.stream }, 'publishing to JetStream');
     for await (const status of nc.status()) {
+      // pings come every PING interval: only the events that change the link
+      if (status.type !== 'ping') log.debug({ status }, 'NATS connection status');
       if (status.type === 'disconnect') publisher.disconnected();
       else if (status.type === 'reconnect') publisher.connected(js);
     }
+    log.debug('NATS status events ended');
   })().catch((err: unknown) => {
     if (!closing) log.error({ err }, 'NATS connection ended');
   });
