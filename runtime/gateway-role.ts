@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { JetStreamPublisher, Spool, connectNats, createBusMetrics, createNatsMetrics, ensureStreams } from '../bus/index.js';
+import { JetStreamPublisher, Spool, StreamRetentionError, connectNats, createBusMetrics, createNatsMetrics, ensureStreams } from '../bus/index.js';
 import { systemClock, type Clock, type Logger } from '../core/index.js';
 import { Gateway, createGatewayMetrics, readUdpKernelDrops, registerIngestRoute, registerRemoteWrite, type GatewayOptions } from '../gateway/index.js';
 import type { Config, NatsConfig } from './config.js';
@@ -57,14 +57,35 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
   const statsdPort = await gateway.start();
   let nc: NatsConnection | undefined;
   let closing = false;
+  let streamsRefused = false;
   const connecting = (async () => {
-    nc = await connectNats(nats.url, `hourglass-gateway-${config.gatewayId}`);
-    if (closing) return;
-    await ensureStreams(await jetstreamManager(nc), nats);
-    const js = jetstream(nc);
+    const connection = await connectNats(nats.url, `hourglass-gateway-${config.gatewayId}`);
+    if (closing) {
+      // NATS answered only after close() gave up waiting for it
+      await connection.close();
+      return;
+    }
+    nc = connection;
+    // Retried: a timeout here under load once left the publisher never connected, the gateway
+    // spooling for good while healthy. A stream the operator must change is not retried.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await ensureStreams(await jetstreamManager(connection), nats);
+        break;
+      } catch (err) {
+        if (closing) return;
+        if (err instanceof StreamRetentionError) {
+          streamsRefused = true;
+          throw err;
+        }
+        log.warn({ err: (err as Error).message, attempt }, 'could not make sure of the JetStream streams; retrying (batches go to the spool meanwhile)');
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 1000 * attempt)));
+      }
+    }
+    const js = jetstream(connection);
     publisher.connected(js);
     log.info({ nats: nats.url, stream: nats.stream }, 'publishing to JetStream');
-    for await (const status of nc.status()) {
+    for await (const status of connection.status()) {
       // pings come every PING interval: only the events that change the link
       if (status.type !== 'ping') log.debug({ status }, 'NATS connection status');
       if (status.type === 'disconnect') publisher.disconnected();
@@ -74,7 +95,7 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
   })().catch((err: unknown) => {
     if (!closing) log.error({ err }, 'NATS connection ended');
   });
-  const ops = buildOpsApp({ registry, healthy: () => !closing, beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()) }, 'GET /metrics and /healthz, POST /ingest and POST /api/v1/write');
+  const ops = buildOpsApp({ registry, healthy: () => !closing && !streamsRefused, beforeScrape: () => gateway.syncMetrics(readUdpKernelDrops()) }, 'GET /metrics and /healthz, POST /ingest and POST /api/v1/write');
   // a retried request keeps its message ids, so the stream's duplicate window counts it once
   registerIngestRoute(ops, { gateway, metrics: gatewayMetrics, maxBodyBytes: config.maxHttpBodyBytes, clock, logger: log.child({ component: 'ingest' }) });
   // Prometheus remote write (SPEC §3.2): into the same batches, published to JetStream like UDP.
@@ -92,8 +113,11 @@ export async function startGatewayRole(config: Config, logger: Logger, clock: Cl
       await gateway.close();
       await publisher.close();
       closing = true;
-      await nc?.drain().catch(() => undefined);
-      await connecting;
+      // never connected (NATS never answered): nothing to wait for, the connect is left behind
+      if (nc !== undefined) {
+        await nc.drain().catch(() => undefined);
+        await connecting;
+      }
       await ops.close();
     },
   };
