@@ -43,7 +43,9 @@ export async function startInfluxd(root) {
 
 /** One `hourglass <role>` process; its ports are read from the "hourglass listening" log line. */
 async function startRole(role, name, env) {
-  const child = startChild(process.execPath, [path.join(REPO_DIR, 'bin/hourglass.js'), role], {
+  // BENCH_NODE_ARGS: node flags for every role, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = startChild(process.execPath, [...nodeArgs, path.join(REPO_DIR, 'bin/hourglass.js'), role], {
     cwd: REPO_DIR,
     env: { ...process.env, STATSD_ADDRESS: '127.0.0.1:0', HTTP_ADDRESS: '127.0.0.1:0', PROMETHEUS_ADDRESS: '127.0.0.1:0', ...env },
   });
