@@ -30,13 +30,13 @@ export function exactQuantiles(values: ArrayLike<number>, weights: ArrayLike<num
   if (weights === null) return sortedQuantiles(Float64Array.from(values).sort(), qs);
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => values[a] - values[b]);
   let total = 0;
-  for (let i = 0; i < n; i++) total += weights === null ? 1 : weights[i];
+  for (let i = 0; i < n; i++) total += weights[i];
   return qs.map((q) => {
     const { reach, pass } = rankBounds(q, total);
     let lower = NaN;
     let cumulative = 0;
     for (const i of order) {
-      cumulative += weights === null ? 1 : weights[i];
+      cumulative += weights[i];
       if (Number.isNaN(lower) && cumulative >= reach) lower = values[i];
       if (cumulative > pass) return (lower + values[i]) / 2;
     }

@@ -322,25 +322,20 @@ export class Rollup {
 
   private evict(nowMs: number): void {
     const horizonSec = nowMs / 1000 - SECONDS_PER_HOUR - EVICT_AFTER_HOUR_END_SEC;
-    const held = new Set<number>();
+    // closed series-hours with nothing left to write: idle ones go, the rest are held for late data
     const closed: [string, SeriesState][] = [];
     for (const [key, state] of this.states) {
-      if (state.hourSec < horizonSec && !state.dirty && !this.statsOwed.has(state)) {
-        if (nowMs - state.touchedMs >= EVICT_IDLE_MS) {
-          this.drop(key);
-          continue;
-        }
-        closed.push([key, state]);
-      }
-      held.add(state.hourSec);
+      if (state.hourSec >= horizonSec || state.dirty || this.statsOwed.has(state)) continue;
+      if (nowMs - state.touchedMs >= EVICT_IDLE_MS) this.drop(key);
+      else closed.push([key, state]);
     }
     const over = closed.length - this.options.budget.maxSeriesPerHour;
     if (over > 0) {
       closed.sort((a, b) => a[1].touchedMs - b[1].touchedMs);
       for (const [key] of closed.slice(0, over)) this.drop(key);
-      held.clear();
-      for (const state of this.states.values()) held.add(state.hourSec);
     }
+    const held = new Set<number>();
+    for (const state of this.states.values()) held.add(state.hourSec);
     for (const hourSec of [...this.hoursMet()]) if (hourSec < horizonSec && !held.has(hourSec)) this.statistics.forgetHour(hourSec);
     // a closed hour this rollup holds nothing of: its count is read from the store again if data comes
     const { budget, writer } = this.options;
